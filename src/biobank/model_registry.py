@@ -1,0 +1,21 @@
+"""Imports every ORM model module so metadata is complete (Alembic, tests, create_app)."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = (
+    "biobank.kit.ids",
+    "biobank.identity.models",
+    "biobank.institutions.models",
+    "biobank.storage.models",
+    "biobank.donors.models",
+    "biobank.specimens.models",
+    "biobank.audit.models",
+)
+
+
+def import_all_models() -> None:
+    """Import each model module once; later packages add theirs to MODEL_MODULES."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

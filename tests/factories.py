@@ -1,0 +1,53 @@
+"""Plain factory functions for tests: make_x(session, **overrides) returns a flushed object."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from biobank.config import get_settings
+from biobank.identity import service as identity
+from biobank.identity.models import Role, User
+from biobank.identity.principal import system_principal
+from biobank.institutions import service as institutions
+from biobank.institutions.models import Biobank, Collection
+from biobank.institutions.schemas import BiobankCreate, CollectionCreate
+
+_seq = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+def system() -> Any:
+    return system_principal(get_settings().institution_code)
+
+
+def make_user(session: Session, username: str | None = None, *, role: str | None = None,
+              biobank: Biobank | None = None, is_admin: bool = False, is_auditor: bool = False,
+              password: str = PASSWORD) -> User:
+    user = identity.create_user(session, system(), username or f"user{next(_seq)}", password,
+                                is_admin=is_admin, is_auditor=is_auditor)
+    if role and biobank:
+        identity.grant_role(session, system(), user, biobank.id, Role(role))
+    return user
+
+
+def make_token(session: Session, user: User, *, scopes: list[str] | None = None) -> str:
+    secret, _ = identity.create_token(session, system(), user, "test", scopes=scopes)
+    return secret
+
+
+def make_biobank(session: Session, code: str | None = None, **overrides: Any) -> Biobank:
+    data = {"code": code or f"BB{next(_seq)}", "name": "Test biobank", "country": "CN"} | overrides
+    return institutions.create_biobank(session, system(), BiobankCreate(**data))
+
+
+def make_collection(session: Session, biobank: Biobank, **overrides: Any) -> Collection:
+    data = {"biobank": biobank.code, "name": f"Collection {next(_seq)}", "diseases": ["C34"]} | overrides
+    return institutions.create_collection(session, system(), CollectionCreate(**data))
+
+
+def hours_ago(hours: float) -> datetime:
+    return datetime.now(UTC) - timedelta(hours=hours)
