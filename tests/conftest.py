@@ -81,8 +81,9 @@ def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings of a test node, installed as the process-wide settings."""
-    value = Settings(env=Environment.TEST, data_dir=tmp_path / "data", database_url=database_url, log_json=False,
-                     **TEST_SECRETS)
+    value = Settings(
+        env=Environment.TEST, data_dir=tmp_path / "data", database_url=database_url, log_json=False, **TEST_SECRETS
+    )
     configure(value)
     yield value
     configure(None)
@@ -186,6 +187,14 @@ def world(db: Session, client: TestClient) -> World:
         user = make_user(db, username, role=role, biobank=biobank, is_admin=admin)
         personas[username] = Persona(username, make_token(db, user), client)
     db.commit()
-    return World(owner=personas["owner"], technician=personas["tech"], other=personas["other"],
-                 outsider=personas["outsider"], admin=personas["admin"], biobank_a=bb_a.code, biobank_b=bb_b.code,
-                 collection_a=col_a.public_id, collection_b=col_b.public_id)
+    return World(
+        owner=personas["owner"],
+        technician=personas["tech"],
+        other=personas["other"],
+        outsider=personas["outsider"],
+        admin=personas["admin"],
+        biobank_a=bb_a.code,
+        biobank_b=bb_b.code,
+        collection_a=col_a.public_id,
+        collection_b=col_b.public_id,
+    )

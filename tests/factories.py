@@ -24,11 +24,19 @@ def system() -> Any:
     return system_principal(get_settings().institution_code)
 
 
-def make_user(session: Session, username: str | None = None, *, role: str | None = None,
-              biobank: Biobank | None = None, is_admin: bool = False, is_auditor: bool = False,
-              password: str = PASSWORD) -> User:
-    user = identity.create_user(session, system(), username or f"user{next(_seq)}", password,
-                                is_admin=is_admin, is_auditor=is_auditor)
+def make_user(
+    session: Session,
+    username: str | None = None,
+    *,
+    role: str | None = None,
+    biobank: Biobank | None = None,
+    is_admin: bool = False,
+    is_auditor: bool = False,
+    password: str = PASSWORD,
+) -> User:
+    user = identity.create_user(
+        session, system(), username or f"user{next(_seq)}", password, is_admin=is_admin, is_auditor=is_auditor
+    )
     if role and biobank:
         identity.grant_role(session, system(), user, biobank.id, Role(role))
     return user

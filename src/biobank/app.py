@@ -22,8 +22,17 @@ from biobank.model_registry import import_all_models
 
 log = logging.getLogger("biobank.http")
 
-STATUS_NAMES = {400: "BadRequest", 401: "NotAuthenticated", 403: "NotPermitted", 404: "NotFound",
-                405: "MethodNotAllowed", 409: "Conflict", 413: "TooLarge", 422: "Invalid", 429: "TooManyRequests"}
+STATUS_NAMES = {
+    400: "BadRequest",
+    401: "NotAuthenticated",
+    403: "NotPermitted",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "TooLarge",
+    422: "Invalid",
+    429: "TooManyRequests",
+}
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -36,9 +45,9 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith(("/api/", "/fhir/", "/beacon/", "/iiif/")) and "text/html" in request.headers.get(
-        "accept", ""
-    )
+    return not request.url.path.startswith(
+        ("/api/", "/fhir/", "/beacon/", "/iiif/")
+    ) and "text/html" in request.headers.get("accept", "")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -86,8 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    app = FastAPI(title="Biobank Commons", version=__version__, lifespan=lifespan,
-                  openapi_url="/openapi.json", docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(
+        title="Biobank Commons",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.session_factory = session_factory(get_engine(settings.effective_database_url))
     install_error_handlers(app)
@@ -97,9 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Log the route template, never the concrete path or query (they may hold identifiers).
         started = time.perf_counter()
         response: Response = await call_next(request)
-        log.info("request", extra={"method": request.method, "route": _route_of(request),
-                                   "status": response.status_code,
-                                   "ms": round((time.perf_counter() - started) * 1000, 2)})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": _route_of(request),
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

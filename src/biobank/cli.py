@@ -56,8 +56,16 @@ def serve(
 
     if not no_upgrade:
         upgrade()
-    uvicorn.run("biobank.app:asgi_app", factory=True, host=host, port=port, workers=workers,
-                log_config=None, access_log=False, proxy_headers=True)
+    uvicorn.run(
+        "biobank.app:asgi_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
 
 
 @db_app.command("upgrade")
@@ -115,8 +123,15 @@ def users_create(
     actor = system_principal(get_settings().institution_code)
     try:
         with unit_of_work() as session:
-            user = service.create_user(session, actor, name, password, display_name=display_name,
-                                       is_admin=role == "admin", is_auditor=role == "auditor")
+            user = service.create_user(
+                session,
+                actor,
+                name,
+                password,
+                display_name=display_name,
+                is_admin=role == "admin",
+                is_auditor=role == "auditor",
+            )
             if biobank:
                 bb = institutions.get_biobank(session, biobank)
                 service.grant_role(session, actor, user, bb.id, Role(role))
@@ -142,8 +157,9 @@ def tokens_create(
     try:
         with unit_of_work() as session:
             user = service.get_user(session, name)
-            secret, _ = service.create_token(session, actor, user, label,
-                                             scopes=[s.strip() for s in scopes.split(",") if s.strip()], days=days)
+            secret, _ = service.create_token(
+                session, actor, user, label, scopes=[s.strip() for s in scopes.split(",") if s.strip()], days=days
+            )
     except BiobankError as exc:
         fail(str(exc), 2)
     typer.echo(secret)

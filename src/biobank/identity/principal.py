@@ -56,5 +56,6 @@ class Principal:
 
 def system_principal(institution_code: str) -> Principal:
     """The node itself, acting in CLI commands and jobs."""
-    return Principal(user_id=0, public_id="system", username="system", institution_code=institution_code,
-                     is_admin=True, via="system")
+    return Principal(
+        user_id=0, public_id="system", username="system", institution_code=institution_code, is_admin=True, via="system"
+    )

@@ -28,9 +28,14 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
 def me(session: DbSession, principal: CurrentPrincipal) -> MeRead:
     """Who the caller is and which roles they hold."""
     codes = institutions.biobank_codes(session, list(principal.roles))
-    return MeRead(public_id=principal.public_id, username=principal.username, kind=principal.kind,
-                  is_admin=principal.is_admin, is_auditor=principal.is_auditor,
-                  memberships=[MembershipRead(biobank=codes[b], role=r) for b, r in principal.roles.items()])
+    return MeRead(
+        public_id=principal.public_id,
+        username=principal.username,
+        kind=principal.kind,
+        is_admin=principal.is_admin,
+        is_auditor=principal.is_auditor,
+        memberships=[MembershipRead(biobank=codes[b], role=r) for b, r in principal.roles.items()],
+    )
 
 
 @router.get("/tokens", response_model=list[TokenRead])
@@ -65,8 +70,15 @@ def list_users(session: DbSession, principal: CurrentPrincipal) -> list[UserRead
 @router.post("/users", response_model=UserRead, status_code=201)
 def create_user(data: UserCreate, session: DbSession, principal: CurrentPrincipal) -> UserRead:
     """Create a user (node administrators)."""
-    user = service.create_user(session, principal, data.username, data.password, display_name=data.display_name,
-                               is_admin=data.is_admin, is_auditor=data.is_auditor)
+    user = service.create_user(
+        session,
+        principal,
+        data.username,
+        data.password,
+        display_name=data.display_name,
+        is_admin=data.is_admin,
+        is_auditor=data.is_auditor,
+    )
     return UserRead.model_validate(user)
 
 

@@ -18,7 +18,7 @@ from biobank.kit.db import utcnow
 from biobank.kit.errors import Conflict, Invalid, NotAuthenticated, NotFound, NotPermitted, TooManyRequests
 from biobank.kit.ids import new_token, new_uuid
 
-TOKEN_PREFIX = "bbk_"
+TOKEN_PREFIX = "bbk_"  # noqa: S105 (a prefix, not a secret)
 VALID_SCOPES = frozenset({"read", "write"})
 GENERIC_LOGIN_ERROR = "username or password is wrong"
 
@@ -34,8 +34,15 @@ def client_hash(address: str | None) -> str | None:
     return keyed_hash(get_settings().secret("secret_key"), address, namespace="client")[:32]
 
 
-def principal_for(session: Session, user: User, *, via: str, scopes: frozenset[str] | None = None,
-                  csrf_token: str | None = None, client: str | None = None) -> Principal:
+def principal_for(
+    session: Session,
+    user: User,
+    *,
+    via: str,
+    scopes: frozenset[str] | None = None,
+    csrf_token: str | None = None,
+    client: str | None = None,
+) -> Principal:
     """Build the Principal of a user with their current roles."""
     return Principal(
         user_id=user.id,
@@ -65,8 +72,17 @@ def validate_password(password: str) -> None:
         raise Invalid.field("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def create_user(session: Session, actor: Principal, username: str, password: str, *, display_name: str = "",
-                kind: UserKind = UserKind.STAFF, is_admin: bool = False, is_auditor: bool = False) -> User:
+def create_user(
+    session: Session,
+    actor: Principal,
+    username: str,
+    password: str,
+    *,
+    display_name: str = "",
+    kind: UserKind = UserKind.STAFF,
+    is_admin: bool = False,
+    is_auditor: bool = False,
+) -> User:
     """Create a user (node admins only)."""
     if not actor.is_admin:
         raise NotPermitted("only node administrators create users")
@@ -74,12 +90,25 @@ def create_user(session: Session, actor: Principal, username: str, password: str
     validate_password(password)
     if repo.user_by_username(session, username) is not None:
         raise Conflict(f"username {username!r} is taken", name="UsernameTaken")
-    user = User(public_id=new_uuid(), username=username, display_name=display_name.strip(),
-                password_hash=hash_password(password), kind=kind, is_admin=is_admin, is_auditor=is_auditor)
+    user = User(
+        public_id=new_uuid(),
+        username=username,
+        display_name=display_name.strip(),
+        password_hash=hash_password(password),
+        kind=kind,
+        is_admin=is_admin,
+        is_auditor=is_auditor,
+    )
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", "user", [user.public_id],
-                 details={"admin": is_admin, "auditor": is_auditor, "kind": str(kind)})
+    audit.record(
+        session,
+        actor,
+        "user.create",
+        "user",
+        [user.public_id],
+        details={"admin": is_admin, "auditor": is_auditor, "kind": str(kind)},
+    )
     return user
 
 
@@ -95,8 +124,14 @@ def grant_role(session: Session, actor: Principal, user: User, biobank_id: int, 
     else:
         current.role = role
     session.flush()
-    audit.record(session, actor, "role.grant", "user", [user.public_id],
-                 details={"biobank_id": biobank_id, "role": str(role), "before": str(before) if before else None})
+    audit.record(
+        session,
+        actor,
+        "role.grant",
+        "user",
+        [user.public_id],
+        details={"biobank_id": biobank_id, "role": str(role), "before": str(before) if before else None},
+    )
     return current
 
 
@@ -127,8 +162,11 @@ def authenticate(session: Session, username: str, password: str, *, client: str 
     if repo.recent_failures(session, subject, window_start) >= settings.login_max_failures:
         verify_password(None, password)  # same work as a real check, so timing tells nothing
         audit.record(session, None, "auth.login", "user", [], outcome="throttled", client_hash=client)
-        raise TooManyRequests(f"too many failed logins; try again in {settings.login_lockout_minutes} minutes",
-                              name="LoginThrottled", keep_changes=True)
+        raise TooManyRequests(
+            f"too many failed logins; try again in {settings.login_lockout_minutes} minutes",
+            name="LoginThrottled",
+            keep_changes=True,
+        )
     user = repo.user_by_username(session, username)
     ok = verify_password(user.password_hash if user and user.is_active else None, password)
     session.add(LoginAttempt(subject_hash=subject, client_hash=client, success=ok))
@@ -146,8 +184,12 @@ def authenticate(session: Session, username: str, password: str, *, client: str 
 def start_session(session: Session, user: User, *, client: str | None = None) -> tuple[str, UserSession]:
     """Open a browser session; returns the cookie value (shown once) and the stored session."""
     token = new_token()
-    record = UserSession(token_hash=_hash_secret(token), user_id=user.id, csrf_token=new_token(24),
-                         expires_at=utcnow() + timedelta(hours=get_settings().session_hours))
+    record = UserSession(
+        token_hash=_hash_secret(token),
+        user_id=user.id,
+        csrf_token=new_token(24),
+        expires_at=utcnow() + timedelta(hours=get_settings().session_hours),
+    )
     session.add(record)
     session.flush()
     actor = principal_for(session, user, via="session", client=client)
@@ -174,8 +216,15 @@ def end_session(session: Session, cookie_value: str) -> None:
         session.flush()
 
 
-def create_token(session: Session, actor: Principal, user: User, name: str, *, scopes: list[str] | None = None,
-                 days: int | None = None) -> tuple[str, ApiToken]:
+def create_token(
+    session: Session,
+    actor: Principal,
+    user: User,
+    name: str,
+    *,
+    scopes: list[str] | None = None,
+    days: int | None = None,
+) -> tuple[str, ApiToken]:
     """Create an API token for a user; returns the secret (shown once) and the stored record."""
     if actor.user_id != user.id and not actor.is_admin:
         raise NotPermitted("you may create tokens only for yourself")
@@ -190,11 +239,19 @@ def create_token(session: Session, actor: Principal, user: User, name: str, *, s
         raise Invalid.field("name", "give a name of 1 to 100 characters")
     public = new_token(6)[:8]
     secret = f"{TOKEN_PREFIX}{public}_{new_token(30)}"
-    token = ApiToken(public_id=public, user_id=user.id, name=name.strip(), token_hash=_hash_secret(secret),
-                     scopes=scopes, expires_at=utcnow() + timedelta(days=days))
+    token = ApiToken(
+        public_id=public,
+        user_id=user.id,
+        name=name.strip(),
+        token_hash=_hash_secret(secret),
+        scopes=scopes,
+        expires_at=utcnow() + timedelta(days=days),
+    )
     session.add(token)
     session.flush()
-    audit.record(session, actor, "token.create", "api_token", [public], details={"scopes": ",".join(scopes), "days": days})
+    audit.record(
+        session, actor, "token.create", "api_token", [public], details={"scopes": ",".join(scopes), "days": days}
+    )
     return secret, token
 
 

@@ -75,8 +75,9 @@ def list_collections(
     bb = service.get_biobank(session, biobank) if biobank else None
     rows, total = service.list_collections(session, PageParams(page, size, sort), biobank=bb)
     codes = service.biobank_codes(session, sorted({c.biobank_id for c in rows}))
-    return Page(items=[collection_read(c, codes[c.biobank_id]) for c in rows], total=total, page=page, size=size,
-                sort=sort)
+    return Page(
+        items=[collection_read(c, codes[c.biobank_id]) for c in rows], total=total, page=page, size=size, sort=sort
+    )
 
 
 @router.post("/collections", response_model=CollectionRead, status_code=201)
@@ -94,8 +95,9 @@ def get_collection(public_id: str, session: DbSession, principal: CurrentPrincip
 
 
 @router.patch("/collections/{public_id}", response_model=CollectionRead)
-def update_collection(public_id: str, data: CollectionUpdate, session: DbSession,
-                      principal: CurrentPrincipal) -> CollectionRead:
+def update_collection(
+    public_id: str, data: CollectionUpdate, session: DbSession, principal: CurrentPrincipal
+) -> CollectionRead:
     """Edit a collection (the biobank's managers)."""
     collection = service.update_collection(session, principal, service.get_collection(session, public_id), data)
     return collection_read(collection, service.biobank_codes(session, [collection.biobank_id])[collection.biobank_id])

@@ -24,19 +24,35 @@ def ensure_local_institution(session: Session, settings: Settings | None = None)
     if local is None:
         local = repo.institution_by_code(session, settings.institution_code)
         if local is None:
-            local = Institution(code=settings.institution_code, name=settings.institution_name,
-                                country=settings.institution_country, role=settings.role.value)
+            local = Institution(
+                code=settings.institution_code,
+                name=settings.institution_name,
+                country=settings.institution_country,
+                role=settings.role.value,
+            )
             session.add(local)
         local.is_local = True
         session.flush()
     elif local.code != settings.institution_code:
-        raise Conflict(f"this database belongs to institution {local.code}, but BIOBANK_INSTITUTION_CODE is "
-                       f"{settings.institution_code}", name="InstitutionMismatch")
+        raise Conflict(
+            f"this database belongs to institution {local.code}, but BIOBANK_INSTITUTION_CODE is "
+            f"{settings.institution_code}",
+            name="InstitutionMismatch",
+        )
     return local
 
 
-def add_peer_institution(session: Session, actor: Principal, *, code: str, name: str, country: str,
-                         city: str = "", role: str = "hospital", node_url: str | None = None) -> Institution:
+def add_peer_institution(
+    session: Session,
+    actor: Principal,
+    *,
+    code: str,
+    name: str,
+    country: str,
+    city: str = "",
+    role: str = "hospital",
+    node_url: str | None = None,
+) -> Institution:
     """Register another consortium member (node admins)."""
     if not actor.is_admin:
         raise NotPermitted("only node administrators register institutions")
@@ -69,8 +85,7 @@ def create_biobank(session: Session, actor: Principal, data: BiobankCreate) -> B
     if repo.biobank_by_code(session, data.code) is not None:
         raise Conflict(f"biobank code {data.code!r} is taken", name="BiobankExists")
     local = ensure_local_institution(session)
-    biobank = Biobank(public_id=f"{local.code}:{data.code}", institution_id=local.id,
-                      **data.model_dump(mode="json"))
+    biobank = Biobank(public_id=f"{local.code}:{data.code}", institution_id=local.id, **data.model_dump(mode="json"))
     session.add(biobank)
     session.flush()
     audit.record(session, actor, "biobank.create", "biobank", [biobank.public_id])
@@ -84,8 +99,14 @@ def update_biobank(session: Session, actor: Principal, biobank: Biobank, data: B
     for key, value in data.model_dump(mode="json", exclude_unset=True).items():
         setattr(biobank, key, value)
     session.flush()
-    audit.record(session, actor, "biobank.update", "biobank", [biobank.public_id],
-                 details={"fields": ",".join(sorted(data.model_fields_set))})
+    audit.record(
+        session,
+        actor,
+        "biobank.update",
+        "biobank",
+        [biobank.public_id],
+        details={"fields": ",".join(sorted(data.model_fields_set))},
+    )
     return biobank
 
 
@@ -97,8 +118,12 @@ def get_collection(session: Session, public_id: str) -> Collection:
     return collection
 
 
-def list_collections(session: Session, params: PageParams, *, biobank: Biobank | None = None,
-                     ) -> tuple[list[Collection], int]:
+def list_collections(
+    session: Session,
+    params: PageParams,
+    *,
+    biobank: Biobank | None = None,
+) -> tuple[list[Collection], int]:
     """A page of collections, optionally of one biobank."""
     params = params.validated(COLLECTION_SORTS)
     return paginate(session, repo.collections_stmt(biobank.id if biobank else None), params, COLLECTION_SORTS, "name")
@@ -128,8 +153,14 @@ def update_collection(session: Session, actor: Principal, collection: Collection
     for key, value in data.model_dump(mode="json", exclude_unset=True).items():
         setattr(collection, key, value)
     session.flush()
-    audit.record(session, actor, "collection.update", "collection", [collection.public_id],
-                 details={"fields": ",".join(sorted(data.model_fields_set))})
+    audit.record(
+        session,
+        actor,
+        "collection.update",
+        "collection",
+        [collection.public_id],
+        details={"fields": ",".join(sorted(data.model_fields_set))},
+    )
     return collection
 
 

@@ -9,9 +9,9 @@ import json
 import os
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives import hashes
 
 
 def derive_key(secret: bytes, purpose: str, length: int = 32) -> bytes:

@@ -154,3 +154,23 @@ def null_pool_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
     return engine
+
+
+def flush_or_conflict(session: Session, constraints: dict[str, tuple[str, str]]) -> None:
+    """Flush; a unique-constraint violation named in `constraints` becomes a Conflict.
+
+    `constraints` maps a constraint name (PostgreSQL) or its "table.column" text (SQLite) to the
+    error name and message. Concurrent requests that race past a pre-check end here, not in a 500.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from biobank.kit.errors import Conflict
+
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        for key, (name, message) in constraints.items():
+            if key in text:
+                raise Conflict(message, name=name) from None
+        raise

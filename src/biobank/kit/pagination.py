@@ -27,7 +27,9 @@ class PageParams:
         if not 1 <= self.size <= max_size:
             raise Invalid.field("size", f"must be between 1 and {max_size}", value=self.size)
         if self.sort is not None and self.sort.lstrip("-") not in allowed_sorts:
-            raise Invalid.field("sort", "unknown sort key; use one of " + ", ".join(sorted(allowed_sorts)), value=self.sort)
+            raise Invalid.field(
+                "sort", "unknown sort key; use one of " + ", ".join(sorted(allowed_sorts)), value=self.sort
+            )
         return self
 
 

@@ -146,7 +146,9 @@ def normalise_storage_temperature(text: str) -> StorageTemperature:
             return member
     alias = STORAGE_TEMPERATURE_ALIASES.get(ascii_form)
     if alias is None:
-        raise ValueError(f"unknown storage temperature {text!r}; use one of: " + "; ".join(t.value for t in StorageTemperature))
+        raise ValueError(
+            f"unknown storage temperature {text!r}; use one of: " + "; ".join(t.value for t in StorageTemperature)
+        )
     return alias
 
 

@@ -50,20 +50,32 @@ def redirect(url: str, *, flash: str | None = None, level: str = "success") -> R
     """A 303 redirect, optionally carrying a flash message to the next page."""
     response = RedirectResponse(url, status_code=303)
     if flash:
-        response.set_cookie(FLASH_COOKIE, _serializer().dumps([{"level": level, "text": flash}]), max_age=60,
-                            httponly=True, samesite="lax", secure=get_settings().secure_cookies)
+        response.set_cookie(
+            FLASH_COOKIE,
+            _serializer().dumps([{"level": level, "text": flash}]),
+            max_age=60,
+            httponly=True,
+            samesite="lax",
+            secure=get_settings().secure_cookies,
+        )
     return response
 
 
-def render(request: Request, template: str, principal: Principal | None = None, *, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, principal: Principal | None = None, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """Render a page with the layout's context (user, CSRF token, flashes, active section)."""
     flashes = pop_flashes(request)
     response = templates.TemplateResponse(
         request,
         template,
-        {"principal": principal, "csrf_token": principal.csrf_token if principal else None, "flashes": flashes,
-         "settings": get_settings(), **context},
+        {
+            "principal": principal,
+            "csrf_token": principal.csrf_token if principal else None,
+            "flashes": flashes,
+            "settings": get_settings(),
+            **context,
+        },
         status_code=status_code,
     )
     if flashes:

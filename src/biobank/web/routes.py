@@ -71,19 +71,33 @@ def login(
     except BiobankError as exc:
         # The failed attempt is committed (keep_changes) before this page is returned.
         session.commit()
-        return render(request, "login.html", None, status_code=exc.status_code, next=_safe_next(next),
-                      error=str(exc.detail), username=username)
-    token, record = identity.start_session(session, user, client=client)
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=exc.status_code,
+            next=_safe_next(next),
+            error=str(exc.detail),
+            username=username,
+        )
+    token, _ = identity.start_session(session, user, client=client)
     settings = get_settings()
     response = redirect(_safe_next(next))
-    response.set_cookie(settings.session_cookie_name, token, httponly=True, samesite="lax",
-                        secure=settings.secure_cookies, max_age=settings.session_hours * 3600)
+    response.set_cookie(
+        settings.session_cookie_name,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        max_age=settings.session_hours * 3600,
+    )
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, session: DbSession, principal: WebPrincipal,
-           csrf_token: Annotated[str, Form()] = "") -> Response:
+def logout(
+    request: Request, session: DbSession, principal: WebPrincipal, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
     """End the session."""
     if principal is None:
         return redirect("/login")
