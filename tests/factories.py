@@ -59,3 +59,24 @@ def make_collection(session: Session, biobank: Biobank, **overrides: Any) -> Col
 
 def hours_ago(hours: float) -> datetime:
     return datetime.now(UTC) - timedelta(hours=hours)
+
+
+def make_donor(session: Session, biobank: Biobank, **overrides: Any) -> Any:
+    from biobank.donors import service as donors
+    from biobank.donors.schemas import DonorCreate
+
+    n = next(_seq)
+    data = {"biobank": biobank.code, "patient_id": f"MRN{n:07d}", "sex": "Female", "birth_year": 1960,
+            "name": f"Test Person {n}"} | overrides
+    return donors.register(session, system(), DonorCreate(**data))
+
+
+def make_specimen(session: Session, collection: Collection, **overrides: Any) -> Any:
+    from biobank.specimens import service as specimens
+    from biobank.specimens.schemas import SpecimenCreate
+
+    n = next(_seq)
+    data = {"barcode": f"BC{n:08d}", "collection": collection.public_id, "sample_type": "Serum",
+            "container": "SST", "collected_at": hours_ago(10), "processed_at": hours_ago(9.5),
+            "frozen_at": hours_ago(9), "quantity": 3.0, "quantity_unit": "mL", "status": "processed"} | overrides
+    return specimens.register(session, system(), SpecimenCreate(**data))

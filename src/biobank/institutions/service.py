@@ -167,3 +167,13 @@ def update_collection(session: Session, actor: Principal, collection: Collection
 def biobank_codes(session: Session, ids: list[int]) -> dict[int, str]:
     """Biobank codes by row id (for read schemas)."""
     return {i: b.code for i, b in repo.biobanks_by_ids(session, ids).items()}
+
+
+def collections_by_ids(session: Session, ids: list[int]) -> dict[int, Collection]:
+    """Collections by row id (for read schemas of other packages)."""
+    return repo.collections_by_ids(session, ids)
+
+
+def collections_by_public_ids(session: Session, public_ids: list[str]) -> dict[str, Collection]:
+    """Collections by public id (bulk lookups)."""
+    return repo.collections_by_public_ids(session, public_ids)
