@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -9,7 +11,7 @@ from biobank import audit
 from biobank.config import get_settings
 from biobank.donors import repository as repo
 from biobank.donors.models import Donor, DonorDiagnosis, DonorVault
-from biobank.donors.schemas import DiagnosisIn, DonorCreate, DonorIdentity, DonorUpdate
+from biobank.donors.schemas import DiagnosisIn, DiagnosisRead, DonorCreate, DonorIdentity, DonorRead, DonorUpdate
 from biobank.identity.principal import Principal
 from biobank.institutions import service as institutions
 from biobank.kit.crypto import Vault, derive_key, pseudonym
@@ -200,3 +202,65 @@ def public_ids_by_id(session: Session, donor_ids: list[int]) -> dict[int, str]:
         return {}
     rows = session.execute(select(Donor.id, Donor.public_id).where(Donor.id.in_(donor_ids)))
     return {donor_id: public_id for donor_id, public_id in rows}
+
+
+def to_read(session: Session, donors: list[Donor]) -> list[DonorRead]:
+    """Views of donors with their biobank code and diagnoses (a fixed number of queries)."""
+    codes = institutions.biobank_codes(session, sorted({d.biobank_id for d in donors}))
+    by_donor = repo.diagnoses_of(session, [d.id for d in donors])
+    return [
+        DonorRead(
+            public_id=d.public_id,
+            biobank=codes[d.biobank_id],
+            sex=d.sex,
+            birth_year=d.birth_year,
+            diagnoses=[DiagnosisRead.model_validate(x) for x in by_donor[d.id]],
+            created_at=d.created_at,
+        )
+        for d in donors
+    ]
+
+
+def by_id(session: Session, donor_id: int) -> Donor | None:
+    """A donor by row id, unscoped (the consent portal resolves a donor's own account with it)."""
+    return session.get(Donor, donor_id)
+
+
+# -- for the catalogue, clinical and interop packages ----------------------------------------------------
+
+
+def demographics() -> Any:
+    """Donors as a subquery of (donor_id, biobank_id, sex, birth_year) for aggregate joins of other packages."""
+    return select(
+        Donor.id.label("donor_id"),
+        Donor.biobank_id.label("biobank_id"),
+        Donor.sex.label("sex"),
+        Donor.birth_year.label("birth_year"),
+    ).subquery("donor_demographics")
+
+
+def by_pseudonyms(session: Session, biobank_id: int, pseudonyms: list[str]) -> dict[str, Donor]:
+    """Donors of a biobank by pseudonym, in batches (bulk imports resolve hospital patient ids with it)."""
+    out: dict[str, Donor] = {}
+    for i in range(0, len(pseudonyms), 900):
+        out.update(repo.by_pseudonyms(session, biobank_id, pseudonyms[i : i + 900]))
+    return out
+
+
+def by_ids(session: Session, donor_ids: list[int]) -> dict[int, Donor]:
+    """Donors by row id, unscoped (callers check the biobank)."""
+    out: dict[int, Donor] = {}
+    for i in range(0, len(donor_ids), 900):
+        part = donor_ids[i : i + 900]
+        out.update({d.id: d for d in session.scalars(select(Donor).where(Donor.id.in_(part)))})
+    return out
+
+
+def visible_batch(
+    session: Session, principal: Principal, *, biobank_id: int | None = None, after_id: int = 0, limit: int = 500
+) -> list[Donor]:
+    """Donors the principal may see, in id order after `after_id` (keyset paging for exports)."""
+    stmt = repo.visible(principal).where(Donor.id > after_id)
+    if biobank_id is not None:
+        stmt = stmt.where(Donor.biobank_id == biobank_id)
+    return list(session.scalars(stmt.order_by(Donor.id).limit(limit)))

@@ -438,3 +438,350 @@ def dashboard_figures(session: Session, principal: Principal) -> dict[str, int]:
         "stored": by_status.get(Status.STORED.value, 0),
         "reserved": by_status.get(Status.RESERVED.value, 0),
     }
+
+
+def family(session: Session, specimen: Specimen) -> tuple[list[SpecimenBrief], list[SpecimenBrief]]:
+    """The specimen's children (aliquots, derivatives) and, for a pool, its sources (same biobank)."""
+    children = [SpecimenBrief.model_validate(s) for s in repo.children_of(session, specimen.id)]
+    sources = [SpecimenBrief.model_validate(s) for s in repo.pool_sources_of(session, specimen.id)]
+    return children, sources
+
+
+def figures_by_type(session: Session, principal: Principal) -> dict[str, dict[str, int]]:
+    """Visible specimens counted by status (in lifecycle order) and by material, for the home page charts."""
+    from sqlalchemy import func
+
+    by_status = repo.count_by_status(session, principal)
+    stmt = (
+        repo.visible(principal)
+        .with_only_columns(Specimen.sample_type, func.count())
+        .group_by(Specimen.sample_type)
+        .order_by(func.count().desc(), Specimen.sample_type)
+    )
+    return {
+        "status": {s.value: by_status[s.value] for s in Status if by_status.get(s.value)},
+        "material": {str(sample_type): int(n) for sample_type, n in session.execute(stmt)},
+    }
+
+
+# -- for the consent package (eligibility, withdrawal) ----------------------------------------------------
+
+
+def consent_scope(
+    *,
+    specimen_ids: list[int] | None = None,
+    collection_ids: list[int] | None = None,
+    biobank_id: int | None = None,
+    sample_types: list[str] | None = None,
+    statuses: list[str] | None = None,
+    diagnosis_codes: list[str] | None = None,
+    diagnosis_categories: list[str] | None = None,
+) -> Any:
+    """Specimens matching search criteria as a subquery of (id, donor_id, collection_id, biobank_id).
+
+    Unscoped: callers aggregate over it (counts) or restrict it to what the principal may see.
+    Diagnoses match a code and its sub-codes; categories (three characters) match every sub-code.
+    """
+    from sqlalchemy import func, or_, select
+
+    stmt = select(Specimen.id, Specimen.donor_id, Specimen.collection_id, Specimen.biobank_id)
+    if specimen_ids is not None:
+        stmt = stmt.where(Specimen.id.in_(specimen_ids))
+    if collection_ids is not None:
+        stmt = stmt.where(Specimen.collection_id.in_(collection_ids))
+    if biobank_id is not None:
+        stmt = stmt.where(Specimen.biobank_id == biobank_id)
+    if sample_types:
+        stmt = stmt.where(Specimen.sample_type.in_(sample_types))
+    if statuses:
+        stmt = stmt.where(Specimen.status.in_(statuses))
+    if diagnosis_codes or diagnosis_categories:
+        terms = []
+        for code in diagnosis_codes or []:
+            terms += [Specimen.diagnosis == code, Specimen.diagnosis.startswith(code + ".", autoescape=True)]
+        if diagnosis_categories:
+            terms.append(func.substr(Specimen.diagnosis, 1, 3).in_(diagnosis_categories))
+        stmt = stmt.where(or_(*terms))
+    return stmt.subquery("specimen_scope")
+
+
+def consent_columns() -> tuple[Any, Any]:
+    """The specimen columns a consent filter is written against: (donor_id, collection_id)."""
+    return Specimen.donor_id, Specimen.collection_id
+
+
+def of_donor(session: Session, donor_id: int) -> list[Specimen]:
+    """Every specimen of a donor (aliquots and derivatives included), unscoped: callers check the biobank."""
+    from sqlalchemy import select
+
+    return list(session.scalars(select(Specimen).where(Specimen.donor_id == donor_id).order_by(Specimen.id)))
+
+
+def by_ids(session: Session, ids: list[int]) -> dict[int, Specimen]:
+    """Specimens by row id, unscoped (callers check the biobank)."""
+    from sqlalchemy import select
+
+    if not ids:
+        return {}
+    return {s.id: s for s in session.scalars(select(Specimen).where(Specimen.id.in_(ids)))}
+
+
+def last_status_events(session: Session, specimen_ids: list[int], status: Status) -> dict[int, SpecimenEvent]:
+    """Per specimen, the latest custody event that moved it to `status` (e.g. when and why it was distributed)."""
+    from sqlalchemy import select
+
+    if not specimen_ids:
+        return {}
+    stmt = (
+        select(SpecimenEvent)
+        .where(SpecimenEvent.specimen_id.in_(specimen_ids), SpecimenEvent.kind.in_(("status", "created")))
+        .order_by(SpecimenEvent.id)
+    )
+    out: dict[int, SpecimenEvent] = {}
+    for event in session.scalars(stmt):
+        if (event.after or {}).get("status") == status.value:
+            out[event.specimen_id] = event
+    return out
+
+
+def public_ids_of_donor(session: Session, donor_id: int) -> list[str]:
+    """Public ids of a donor's specimens (aliquots and derivatives included) and of pools made from them."""
+    from sqlalchemy import select
+
+    from biobank.specimens.models import PoolSource
+
+    own = select(Specimen.id).where(Specimen.donor_id == donor_id)
+    pools = select(PoolSource.pool_id).where(PoolSource.source_id.in_(own))
+    stmt = select(Specimen.public_id).where(Specimen.id.in_(own) | Specimen.id.in_(pools)).order_by(Specimen.id)
+    return list(session.scalars(stmt))
+
+
+def visible_by_refs(session: Session, principal: Principal, refs: list[str]) -> dict[str, Specimen]:
+    """Specimens the principal may see, by public id or barcode (keyed by the ref given; unknown refs absent)."""
+    out: dict[str, Specimen] = {}
+    for i in range(0, len(refs), 900):
+        out.update(repo.by_refs(session, principal, refs[i : i + 900]))
+    return out
+
+
+# -- for the catalogue, clinical, omics and interop packages (aggregates and exports) ---------------------
+# Specimens that are still held (not distributed, consumed, destroyed or lost) are what the catalogue counts.
+HELD_STATUSES = tuple(s.value for s in Status if s not in TERMINAL)
+
+
+def _age_at_collection(birth_year: Any) -> Any:
+    from sqlalchemy import Integer, cast, extract
+
+    return cast(extract("year", Specimen.collected_at), Integer) - birth_year
+
+
+def facts_cells(
+    session: Session, collection_ids: list[int] | None, demographics: Any, age_band: Any
+) -> list[tuple[int, str | None, str, str, str | None, int, int]]:
+    """Held specimens grouped by (collection, donor sex, age band at collection, material, sample diagnosis).
+
+    `demographics` is donors.service.demographics(); `age_band(age_expression)` gives the band of an age in
+    years. Each row: (collection_id, sex, band, sample_type, diagnosis, samples, distinct donors).
+    """
+    from sqlalchemy import func, select
+
+    band = age_band(_age_at_collection(demographics.c.birth_year))
+    stmt = (
+        select(
+            Specimen.collection_id,
+            demographics.c.sex,
+            band.label("band"),
+            Specimen.sample_type,
+            Specimen.diagnosis,
+            func.count(),
+            func.count(Specimen.donor_id.distinct()),
+        )
+        .select_from(Specimen)
+        .outerjoin(demographics, demographics.c.donor_id == Specimen.donor_id)
+        .where(Specimen.status.in_(HELD_STATUSES))
+        .group_by(Specimen.collection_id, demographics.c.sex, band, Specimen.sample_type, Specimen.diagnosis)
+    )
+    if collection_ids is not None:
+        stmt = stmt.where(Specimen.collection_id.in_(collection_ids))
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def collection_totals(session: Session, collection_ids: list[int] | None) -> dict[int, tuple[int, int, list[str]]]:
+    """Per collection: held specimens, distinct donors and the storage temperatures present."""
+    from sqlalchemy import func, select
+
+    totals = select(Specimen.collection_id, func.count(), func.count(Specimen.donor_id.distinct())).where(
+        Specimen.status.in_(HELD_STATUSES)
+    )
+    temps = (
+        select(Specimen.collection_id, Specimen.storage_temperature)
+        .where(Specimen.status.in_(HELD_STATUSES), Specimen.storage_temperature.is_not(None))
+        .distinct()
+    )
+    if collection_ids is not None:
+        totals = totals.where(Specimen.collection_id.in_(collection_ids))
+        temps = temps.where(Specimen.collection_id.in_(collection_ids))
+    out: dict[int, tuple[int, int, list[str]]] = {}
+    for cid, samples, donors in session.execute(totals.group_by(Specimen.collection_id)):
+        out[cid] = (int(samples), int(donors), [])
+    for cid, temperature in session.execute(temps):
+        if cid in out:
+            out[cid][2].append(str(temperature))
+    return out
+
+
+def count_matching(
+    session: Session,
+    *,
+    collection_ids: list[int] | None = None,
+    sample_types: list[str] | None = None,
+    storage_temperatures: list[str] | None = None,
+    diagnosis: Any = None,
+    sexes: list[str] | None = None,
+    age_min: int | None = None,
+    age_max: int | None = None,
+    demographics: Any = None,
+    where: list[Any] | None = None,
+    by_collection: bool = False,
+) -> list[tuple[int | None, int, int]]:
+    """Held specimens matching criteria: (collection_id or None, specimens, distinct donors) rows.
+
+    `diagnosis` is a condition builder `f(column)` (so ICD-10 descendants stay the caller's rule); sex and
+    age need `demographics` (donors.service.demographics()); `where` adds conditions written against
+    Specimen (e.g. consent's eligible_specimen_filter). One aggregate query; no rows leave the database.
+    """
+    from sqlalchemy import func, literal, select
+
+    group = Specimen.collection_id if by_collection else literal(None)
+    stmt = select(group, func.count(), func.count(Specimen.donor_id.distinct())).where(
+        Specimen.status.in_(HELD_STATUSES)
+    )
+    if collection_ids is not None:
+        stmt = stmt.where(Specimen.collection_id.in_(collection_ids))
+    if sample_types:
+        stmt = stmt.where(Specimen.sample_type.in_(sample_types))
+    if storage_temperatures:
+        stmt = stmt.where(Specimen.storage_temperature.in_(storage_temperatures))
+    if diagnosis is not None:
+        stmt = stmt.where(diagnosis(Specimen.diagnosis))
+    if sexes or age_min is not None or age_max is not None:
+        if demographics is None:
+            raise ValueError("sex and age criteria need the donors' demographics")
+        stmt = stmt.join(demographics, demographics.c.donor_id == Specimen.donor_id)
+        if sexes:
+            stmt = stmt.where(demographics.c.sex.in_(sexes))
+        age = _age_at_collection(demographics.c.birth_year)
+        if age_min is not None:
+            stmt = stmt.where(age >= age_min)
+        if age_max is not None:
+            stmt = stmt.where(age <= age_max)
+    for condition in where or []:
+        stmt = stmt.where(condition)
+    if by_collection:
+        stmt = stmt.group_by(Specimen.collection_id)
+    return [(cid, int(n), int(d)) for cid, n, d in session.execute(stmt) if n]
+
+
+def last_changes(session: Session) -> dict[int, datetime]:
+    """Per collection, when one of its specimens last changed (scheduled facts refreshes compare with it)."""
+    from sqlalchemy import func, select
+
+    stmt = select(Specimen.collection_id, func.max(Specimen.updated_at)).group_by(Specimen.collection_id)
+    return {cid: at for cid, at in session.execute(stmt) if at is not None}
+
+
+def held_counts(session: Session, collection_ids: list[int]) -> dict[int, int]:
+    """Held specimens per collection."""
+    return {cid: n for cid, (n, _, _) in collection_totals(session, collection_ids).items()}
+
+
+def collection_ids_of(session: Session, specimen_ids: list[int]) -> dict[int, int]:
+    """Collection row id per specimen row id."""
+    from sqlalchemy import select
+
+    out: dict[int, int] = {}
+    for i in range(0, len(specimen_ids), 900):
+        part = specimen_ids[i : i + 900]
+        out.update(dict(session.execute(select(Specimen.id, Specimen.collection_id).where(Specimen.id.in_(part)))))
+    return out
+
+
+def first_collection_dates(session: Session, collection_id: int) -> dict[int, datetime | None]:
+    """Per donor with held specimens in a collection: the earliest collection time (None if none recorded)."""
+    from sqlalchemy import func, select
+
+    stmt = (
+        select(Specimen.donor_id, func.min(Specimen.collected_at))
+        .where(
+            Specimen.collection_id == collection_id,
+            Specimen.donor_id.is_not(None),
+            Specimen.status.in_(HELD_STATUSES),
+        )
+        .group_by(Specimen.donor_id)
+    )
+    return {donor_id: at for donor_id, at in session.execute(stmt)}
+
+
+def visible_batch(
+    session: Session,
+    principal: Principal,
+    *,
+    collection_id: int | None = None,
+    biobank_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 500,
+) -> list[Specimen]:
+    """Specimens the principal may see, in id order after `after_id` (keyset paging for exports)."""
+    stmt = repo.visible(principal).where(Specimen.id > after_id)
+    if collection_id is not None:
+        stmt = stmt.where(Specimen.collection_id == collection_id)
+    if biobank_id is not None:
+        stmt = stmt.where(Specimen.biobank_id == biobank_id)
+    return list(session.scalars(stmt.order_by(Specimen.id).limit(limit)))
+
+
+def events_of_specimens(session: Session, specimen_ids: list[int]) -> dict[int, list[SpecimenEvent]]:
+    """Chain-of-custody events per specimen id, oldest first (for exports)."""
+    from sqlalchemy import select
+
+    out: dict[int, list[SpecimenEvent]] = {i: [] for i in specimen_ids}
+    for i in range(0, len(specimen_ids), 900):
+        part = specimen_ids[i : i + 900]
+        stmt = select(SpecimenEvent).where(SpecimenEvent.specimen_id.in_(part)).order_by(SpecimenEvent.id)
+        for event in session.scalars(stmt):
+            out[event.specimen_id].append(event)
+    return out
+
+
+def by_refs_in_biobank(session: Session, biobank_id: int, refs: list[str]) -> dict[str, Specimen]:
+    """Specimens of one biobank by public id or barcode (keyed by the ref given; unknown refs absent)."""
+    from sqlalchemy import or_, select
+
+    out: dict[str, Specimen] = {}
+    for i in range(0, len(refs), 450):
+        part = refs[i : i + 450]
+        stmt = select(Specimen).where(
+            Specimen.biobank_id == biobank_id, or_(Specimen.public_id.in_(part), Specimen.barcode.in_(part))
+        )
+        for s in session.scalars(stmt):
+            out[s.public_id] = s
+            out[s.barcode] = s
+    return {r: out[r] for r in refs if r in out}
+
+
+def collections_with_donors(session: Session, donor_ids: Any, collection_ids: list[int] | None = None) -> set[int]:
+    """Collections holding a specimen of one of the donors (`donor_ids`: a list or a subquery of ids)."""
+    from sqlalchemy import select
+
+    stmt = select(Specimen.collection_id).where(Specimen.donor_id.in_(donor_ids)).distinct()
+    if collection_ids is not None:
+        stmt = stmt.where(Specimen.collection_id.in_(collection_ids))
+    return set(session.scalars(stmt))
+
+
+def public_ids_of(session: Session, specimen_ids: list[int]) -> dict[int, str]:
+    """Public ids by specimen row id (read schemas of other packages)."""
+    out: dict[int, str] = {}
+    for i in range(0, len(specimen_ids), 900):
+        out.update(repo.public_ids_by_id(session, specimen_ids[i : i + 900]))
+    return out
