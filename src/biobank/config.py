@@ -8,7 +8,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_NAMES = ("secret_key", "vault_key", "pseudonym_key")
@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     institution_code: str = "CN-SH-H01"
     institution_name: str = "Huangpu Union Hospital"
     institution_country: str = "CN"
+    # IANA zone in which people type times in forms and imports (e.g. Asia/Shanghai); default: the host's.
+    timezone: str | None = None
 
     # Secrets. In development/test they are generated once into data_dir/secrets.json (mode 0600);
     # production refuses to start unless each is given explicitly.
@@ -56,10 +58,32 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     token_default_days: int = 90
 
+    # Audit log (docs/audit-log.md): a new signed checkpoint every N seconds or M entries, whichever
+    # comes first; witness peers ("<url>" or "<url> <cosigner verifier key>") cosign our checkpoints;
+    # audit_witness_logs are the log verifier keys this node itself witnesses.
+    audit_checkpoint_seconds: int = Field(default=60, ge=1)
+    audit_checkpoint_entries: int = Field(default=1000, ge=1)
+    audit_witnesses: list[str] = Field(default_factory=list)
+    audit_witness_logs: list[str] = Field(default_factory=list)
+    # The checkpoint/witness background thread (None: on, except when env is test).
+    audit_background: bool | None = None
+
     log_level: str = "INFO"
     log_json: bool = True
     sql_echo: bool = False
     page_size_max: int = 500
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -6,10 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import Field
-from sqlalchemy.orm import Session
 
 from biobank.donors import service
-from biobank.donors.models import Donor
 from biobank.donors.schemas import (
     DiagnosisIn,
     DiagnosisRead,
@@ -19,7 +17,6 @@ from biobank.donors.schemas import (
     DonorUpdate,
 )
 from biobank.identity.deps import CurrentPrincipal
-from biobank.institutions import service as institutions
 from biobank.kit.deps import DbSession
 from biobank.kit.pagination import PageParams
 from biobank.kit.schemas import Page, Schema
@@ -36,23 +33,6 @@ class LookupRequest(Schema):
     patient_id: str = Field(min_length=1, max_length=64)
 
 
-def to_read(session: Session, donors: list[Donor]) -> list[DonorRead]:
-    """API views of donors with their diagnoses (a fixed number of queries)."""
-    codes = institutions.biobank_codes(session, sorted({d.biobank_id for d in donors}))
-    diagnoses = service.diagnoses(session, [d.id for d in donors])
-    return [
-        DonorRead(
-            public_id=d.public_id,
-            biobank=codes[d.biobank_id],
-            sex=d.sex,
-            birth_year=d.birth_year,
-            diagnoses=[DiagnosisRead.model_validate(x) for x in diagnoses[d.id]],
-            created_at=d.created_at,
-        )
-        for d in donors
-    ]
-
-
 @router.get("", response_model=Page[DonorRead])
 def list_donors(
     session: DbSession,
@@ -64,32 +44,32 @@ def list_donors(
 ) -> Page[DonorRead]:
     """A page of the donors the caller may see (never identifying data)."""
     rows, total = service.list_page(session, principal, PageParams(page, size, sort), biobank=biobank)
-    return Page(items=to_read(session, rows), total=total, page=page, size=size, sort=sort)
+    return Page(items=service.to_read(session, rows), total=total, page=page, size=size, sort=sort)
 
 
 @router.post("", response_model=DonorRead, status_code=201)
 def create_donor(data: DonorCreate, session: DbSession, principal: CurrentPrincipal) -> DonorRead:
     """Register a donor; the patient id, name and contact are encrypted in the vault."""
-    return to_read(session, [service.register(session, principal, data)])[0]
+    return service.to_read(session, [service.register(session, principal, data)])[0]
 
 
 @router.post("/lookup", response_model=DonorRead)
 def lookup(data: LookupRequest, session: DbSession, principal: CurrentPrincipal) -> DonorRead:
     """Find a donor by hospital patient id (sent in the body, never in a URL)."""
-    return to_read(session, [service.find_by_patient_id(session, principal, data.biobank, data.patient_id)])[0]
+    return service.to_read(session, [service.find_by_patient_id(session, principal, data.biobank, data.patient_id)])[0]
 
 
 @router.get("/{public_id}", response_model=DonorRead)
 def get_donor(public_id: str, session: DbSession, principal: CurrentPrincipal) -> DonorRead:
     """One donor."""
-    return to_read(session, [service.get(session, principal, public_id)])[0]
+    return service.to_read(session, [service.get(session, principal, public_id)])[0]
 
 
 @router.patch("/{public_id}", response_model=DonorRead)
 def update_donor(public_id: str, data: DonorUpdate, session: DbSession, principal: CurrentPrincipal) -> DonorRead:
     """Correct a donor's record."""
     donor = service.get(session, principal, public_id, audit_read=False)
-    return to_read(session, [service.update(session, principal, donor, data)])[0]
+    return service.to_read(session, [service.update(session, principal, donor, data)])[0]
 
 
 @router.post("/{public_id}/diagnoses", response_model=DiagnosisRead, status_code=201)

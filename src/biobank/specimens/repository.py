@@ -99,3 +99,14 @@ def pass_rates(session: Session, collection_ids: Sequence[int]) -> dict[int, tup
 def count_by_status(session: Session, principal: Principal) -> dict[str, int]:
     stmt = visible(principal).with_only_columns(Specimen.status, func.count()).group_by(Specimen.status)
     return {status: n for status, n in session.execute(stmt)}
+
+
+def count_by_type(session: Session, principal: Principal) -> dict[str, int]:
+    """Visible specimens per material type, most common first."""
+    stmt = (
+        visible(principal)
+        .with_only_columns(Specimen.sample_type, func.count())
+        .group_by(Specimen.sample_type)
+        .order_by(func.count().desc(), Specimen.sample_type)
+    )
+    return {str(sample_type): int(n) for sample_type, n in session.execute(stmt)}

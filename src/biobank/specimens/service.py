@@ -449,18 +449,10 @@ def family(session: Session, specimen: Specimen) -> tuple[list[SpecimenBrief], l
 
 def figures_by_type(session: Session, principal: Principal) -> dict[str, dict[str, int]]:
     """Visible specimens counted by status (in lifecycle order) and by material, for the home page charts."""
-    from sqlalchemy import func
-
     by_status = repo.count_by_status(session, principal)
-    stmt = (
-        repo.visible(principal)
-        .with_only_columns(Specimen.sample_type, func.count())
-        .group_by(Specimen.sample_type)
-        .order_by(func.count().desc(), Specimen.sample_type)
-    )
     return {
         "status": {s.value: by_status[s.value] for s in Status if by_status.get(s.value)},
-        "material": {str(sample_type): int(n) for sample_type, n in session.execute(stmt)},
+        "material": repo.count_by_type(session, principal),
     }
 
 
