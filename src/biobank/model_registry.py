@@ -12,6 +12,10 @@ MODEL_MODULES = (
     "biobank.donors.models",
     "biobank.specimens.models",
     "biobank.audit.models",
+    "biobank.consent.models",
+    "biobank.omics.models",
+    "biobank.clinical.models",
+    "biobank.catalogue.models",
 )
 
 

@@ -264,3 +264,20 @@ def visible_batch(
     if biobank_id is not None:
         stmt = stmt.where(Donor.biobank_id == biobank_id)
     return list(session.scalars(stmt.order_by(Donor.id).limit(limit)))
+
+
+def pseudonyms_for(patient_ids: list[str]) -> dict[str, str]:
+    """The pseudonyms of many hospital patient ids at once (the same as pseudonym_for, key derived once)."""
+    settings = get_settings()
+    key = derive_key(settings.secret("pseudonym_key"), f"donor-pseudonym:{settings.institution_code}")
+    return {patient_id: pseudonym(key, patient_id) for patient_id in patient_ids}
+
+
+def ids_by_pseudonyms(session: Session, biobank_id: int, pseudonyms: list[str]) -> dict[str, int]:
+    """Donor row ids of a biobank by pseudonym, without loading the donors (bulk imports)."""
+    out: dict[str, int] = {}
+    for i in range(0, len(pseudonyms), 900):
+        part = pseudonyms[i : i + 900]
+        stmt = select(Donor.pseudonym, Donor.id).where(Donor.biobank_id == biobank_id, Donor.pseudonym.in_(part))
+        out.update({p: donor_id for p, donor_id in session.execute(stmt)})
+    return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 import uuid
 
-from sqlalchemy import String, select, update
+from sqlalchemy import String, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from biobank.kit.db import Base
@@ -21,17 +23,18 @@ class IdCounter(Base):
 
 
 def allocate(session: Session, kind: str, count: int = 1) -> range:
-    """Reserve `count` consecutive numbers for `kind`; the range is final once the transaction commits."""
+    """Reserve `count` consecutive numbers for `kind`; the range is final once the transaction commits.
+
+    One upsert, so the first allocations of a new kind racing each other do not collide.
+    """
     if count < 1:
         raise ValueError("count must be positive")
-    result = session.execute(
-        update(IdCounter).where(IdCounter.kind == kind).values(value=IdCounter.value + count).returning(IdCounter.value)
-    ).scalar_one_or_none()
-    if result is None:
-        session.add(IdCounter(kind=kind, value=count))
-        session.flush()
-        result = count
-    return range(result - count + 1, result + 1)
+    dialect = session.get_bind().dialect.name
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert_fn(IdCounter).values(kind=kind, value=count)
+    stmt = stmt.on_conflict_do_update(index_elements=[IdCounter.kind], set_={"value": IdCounter.value + count})
+    last: int = session.execute(stmt.returning(IdCounter.value)).scalar_one()
+    return range(last - count + 1, last + 1)
 
 
 def format_public_id(institution_code: str, kind: str, number: int) -> str:

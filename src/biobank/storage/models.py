@@ -44,6 +44,9 @@ class StorageUnit(Base):
     __tablename__ = "storage_units"
     __table_args__ = (
         UniqueConstraint("parent_id", "name"),
+        # One path per biobank: also makes site names unique (their parent_id is NULL), and orders
+        # the free-slot search (boxes of a biobank walked in path order, stopping at the first with room).
+        UniqueConstraint("biobank_id", "path"),
         CheckConstraint("occupied >= 0", name="occupied_not_negative"),
         CheckConstraint("rows IS NULL OR (rows BETWEEN 1 AND 100 AND cols BETWEEN 1 AND 100)", name="grid_size"),
     )
