@@ -95,3 +95,15 @@ def test_session_login_csrf_and_logout(db: Session, client: TestClient) -> None:
     assert client.post("/api/v1/tokens", json={"name": "x"}).status_code == 403
     client.post("/logout", data={"csrf_token": "wrong"}, follow_redirects=False)
     assert client.get("/api/v1/me").status_code == 200  # a logout without the CSRF token is refused
+
+
+def test_donor_accounts_land_on_the_portal(db: Session, client: TestClient) -> None:
+    from biobank.identity import service
+    from biobank.identity.models import UserKind
+    from tests.factories import system
+
+    service.create_user(db, system(), "donor-user", PASSWORD, kind=UserKind.DONOR)
+    db.commit()
+    client.post("/login", data={"username": "donor-user", "password": PASSWORD})
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/portal"

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from biobank.config import get_settings
 from biobank.identity import service as identity
 from biobank.identity.deps import client_address, session_principal
+from biobank.identity.models import UserKind
 from biobank.identity.principal import Principal
 from biobank.kit.deps import DbSession
 from biobank.kit.errors import BiobankError
@@ -41,6 +42,8 @@ def home(request: Request, session: DbSession, principal: WebPrincipal) -> Respo
     """Dashboard for staff; the login page for everyone else."""
     if principal is None:
         return RedirectResponse("/login", status_code=303)
+    if principal.kind is UserKind.DONOR:
+        return RedirectResponse("/portal", status_code=303)
     from biobank.web.dashboard import dashboard_context
 
     return render(request, "home.html", principal, section="home", **dashboard_context(session, principal))
