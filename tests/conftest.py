@@ -31,6 +31,16 @@ TEST_SECRETS = {
 }
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked postgres_only are skipped unless the run is on PostgreSQL."""
+    if POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only: set BIOBANK_TEST_POSTGRES=1")
+    for item in items:
+        if item.get_closest_marker("postgres_only"):
+            item.add_marker(skip)
+
+
 def _pg_url(database: str) -> str:
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     return f"{base}/{database}"

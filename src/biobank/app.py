@@ -93,7 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        from biobank.kit.plugins import optional_import
+
+        audit_jobs = optional_import("biobank.audit.jobs")
+        if audit_jobs is not None:
+            audit_jobs.start(app)  # audit keys exist; checkpoint/witness thread
+        try:
+            yield
+        finally:
+            if audit_jobs is not None:
+                audit_jobs.stop(app)
 
     app = FastAPI(
         title="Biobank Commons",

@@ -31,6 +31,7 @@ def fields(**overrides: Any) -> dict[str, Any]:
         "outcome": "success",
         "client_hash": "0123456789abcdef0123456789abcdef",
         "details": {"count": 2, "redacted": False, "criteria": "ICD-10 C50", "note": None},
+        "v": 1,
     }
     base.update(overrides)
     return base
@@ -43,7 +44,7 @@ def test_exact_bytes() -> None:
         b'"details":{"count":2,"criteria":"ICD-10 C50","note":null,"redacted":false},"index":41,'
         b'"institution":"CN-SH-RJ","outcome":"success","purpose":"project:P-2026-004",'
         b'"resource_ids":["CN-SH-RJ:SPC-000123","CN-SH-RJ:SPC-000124"],"resource_type":"specimen",'
-        b'"time":"2026-11-21T09:30:00.123456Z"}'
+        b'"time":"2026-11-21T09:30:00.123456Z","v":1}'
     )
     assert list(json.loads(encoded)) == list(ENTRY_FIELDS)
 
@@ -96,6 +97,9 @@ def test_datetimes_are_normalised_to_utc_microseconds() -> None:
         ({"outcome": None}, "outcome must be a string"),
         ({"purpose": "\ud800"}, "lone surrogate"),
         ({"extra": 1}, "unknown extra"),
+        ({"v": 2}, "encoding version 1"),
+        ({"v": True}, "encoding version 1"),
+        ({"v": "1"}, "encoding version 1"),
     ],
 )
 def test_invalid_fields_are_refused_with_the_field_named(overrides: dict[str, Any], message: str) -> None:

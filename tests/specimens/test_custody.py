@@ -28,9 +28,10 @@ def occupied(db: Session, box_public_id: str) -> tuple[int, int]:
 
     db.expire_all()
     box = db.scalars(select(StorageUnit).where(StorageUnit.public_id == box_public_id)).one()
+    counter = box.occupied
     actual = db.execute(select(func.count()).where(Specimen.box_id == box.id)).scalar_one()
-    db.rollback()
-    return box.occupied, actual
+    db.rollback()  # read everything first: touching the box after this would take SQLite's write lock again
+    return counter, actual
 
 
 def test_register_in_a_box_and_occupied_slot(db: Session, world: World) -> None:

@@ -3,7 +3,7 @@
 Encoding (version 1), documented in docs/audit-log.md:
 
 * a JSON object with exactly the fields of ``ENTRY_FIELDS``; no field is ever omitted (absent
-  values are ``null``), no other field is allowed;
+  values are ``null``), no other field is allowed; ``v`` is the encoding version, ``1``;
 * keys sorted by code point, no whitespace (``,`` and ``:`` separators), UTF-8, non-ASCII
   characters written as themselves (not ``\\uXXXX``), control characters escaped as JSON requires;
 * numbers are integers only, within ±(2**53 - 1) so every JSON reader keeps them exact; floats,
@@ -37,7 +37,10 @@ ENTRY_FIELDS = (
     "resource_ids",
     "resource_type",
     "time",
+    "v",
 )
+ENCODING_VERSION = 1
+"""Value of the ``v`` field: bumped only with a documented new encoding (verifiers must know each)."""
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_TEXT_LENGTH = 4096
 MAX_DETAILS = 64
@@ -64,6 +67,7 @@ class AuditEntryFields(TypedDict):
     outcome: str
     client_hash: str | None
     details: dict[str, Scalar]
+    v: int
 
 
 class EntryEncodingError(ValueError):
@@ -84,10 +88,11 @@ def _text(field: str, value: object, *, allow_empty: bool = False) -> str:
         raise EntryEncodingError(f"{field} must not be empty")
     if len(value) > MAX_TEXT_LENGTH:
         raise EntryEncodingError(f"{field} is longer than {MAX_TEXT_LENGTH} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise EntryEncodingError(f"{field} is not valid Unicode text (lone surrogate)") from None
+    if not value.isascii():  # ASCII text cannot hold a lone surrogate (and isascii() is O(1))
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EntryEncodingError(f"{field} is not valid Unicode text (lone surrogate)") from None
     return value
 
 
@@ -155,6 +160,9 @@ def _validate(fields: Mapping[str, object]) -> AuditEntryFields:
         raise EntryEncodingError("resource_ids must be a list of strings")
     purpose = fields["purpose"]
     client_hash = fields["client_hash"]
+    version = fields["v"]
+    if type(version) is not int or version != ENCODING_VERSION:
+        raise EntryEncodingError(f"v must be the encoding version {ENCODING_VERSION}, got {version!r}")
     if client_hash is not None and (not isinstance(client_hash, str) or not _HEX_RE.fullmatch(client_hash)):
         raise EntryEncodingError("client_hash must be lowercase hex (at most 128 digits) or null")
     return {
@@ -169,6 +177,7 @@ def _validate(fields: Mapping[str, object]) -> AuditEntryFields:
         "outcome": _text("outcome", fields["outcome"]),
         "client_hash": client_hash,
         "details": _details(fields["details"]),
+        "v": ENCODING_VERSION,
     }
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ef6a021598c8
+Revision ID: 60cef89355d9
 Revises: 
-Create Date: 2026-11-21 11:01:24.005545
+Create Date: 2026-11-21 11:15:12.022895
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import biobank.kit.db
 
 
-revision: str = 'ef6a021598c8'
+revision: str = '60cef89355d9'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -389,6 +389,24 @@ def upgrade() -> None:
     with op.batch_alter_table('storage_units', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_storage_units_biobank_id'), ['biobank_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_storage_units_parent_id'), ['parent_id'], unique=False)
+
+    op.create_table('catalogue_count_index',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('collection_id', sa.Integer(), nullable=False),
+    sa.Column('donor_id', sa.Integer(), nullable=True),
+    sa.Column('sample_type', sa.String(length=32), nullable=False),
+    sa.Column('diagnosis', sa.String(length=10), nullable=False),
+    sa.Column('storage_temperature', sa.String(length=32), nullable=False),
+    sa.Column('sex', sa.String(length=20), nullable=False),
+    sa.Column('age', sa.Integer(), nullable=True),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['collection_id'], ['collections.id'], name=op.f('fk_catalogue_count_index_collection_id_collections'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_catalogue_count_index'))
+    )
+    with op.batch_alter_table('catalogue_count_index', schema=None) as batch_op:
+        batch_op.create_index('ix_catalogue_count_index_collection', ['collection_id', 'donor_id', 'sample_type', 'diagnosis', 'sex', 'age', 'storage_temperature', 'n'], unique=False)
+        batch_op.create_index('ix_catalogue_count_index_diagnosis', ['diagnosis', 'sample_type', 'sex', 'age', 'storage_temperature', 'collection_id', 'donor_id', 'n'], unique=False)
+        batch_op.create_index('ix_catalogue_count_index_sample_type', ['sample_type', 'sex', 'age', 'storage_temperature', 'diagnosis', 'collection_id', 'donor_id', 'n'], unique=False)
 
     op.create_table('catalogue_entries',
     sa.Column('collection_id', sa.Integer(), nullable=False),
@@ -1022,6 +1040,12 @@ def downgrade() -> None:
 
     op.drop_table('catalogue_facts')
     op.drop_table('catalogue_entries')
+    with op.batch_alter_table('catalogue_count_index', schema=None) as batch_op:
+        batch_op.drop_index('ix_catalogue_count_index_sample_type')
+        batch_op.drop_index('ix_catalogue_count_index_diagnosis')
+        batch_op.drop_index('ix_catalogue_count_index_collection')
+
+    op.drop_table('catalogue_count_index')
     with op.batch_alter_table('storage_units', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_storage_units_parent_id'))
         batch_op.drop_index(batch_op.f('ix_storage_units_biobank_id'))
