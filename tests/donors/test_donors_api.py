@@ -65,8 +65,9 @@ def test_identity_only_for_managers_with_reason_and_audited(db: Session, world: 
     from biobank.audit.models import AuditEntry, AuditResource
 
     public_id = _create(world).json()["public_id"]
-    assert world.technician.post(f"/api/v1/donors/{public_id}/identity", json={"reason": "recontact"}).status_code == 403
-    assert world.other.post(f"/api/v1/donors/{public_id}/identity", json={"reason": "recontact"}).status_code == 404
+    url = f"/api/v1/donors/{public_id}/identity"
+    assert world.technician.post(url, json={"reason": "recontact"}).status_code == 403
+    assert world.other.post(url, json={"reason": "recontact"}).status_code == 404
     missing = world.owner.post(f"/api/v1/donors/{public_id}/identity", json={})
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["reason"]
