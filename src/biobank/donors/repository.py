@@ -11,7 +11,7 @@ from biobank.donors.models import Donor, DonorDiagnosis, DonorVault
 from biobank.identity.principal import Principal
 
 
-def visible(principal: Principal) -> Select[tuple[Donor]]:
+def visible(principal: Principal) -> Select[Donor]:
     """Donors the principal may see: those of their biobanks (all for node admins)."""
     stmt = select(Donor)
     ids = principal.visible_biobank_ids()

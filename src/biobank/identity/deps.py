@@ -23,9 +23,9 @@ def client_address(request: Request) -> str | None:
 
 
 def _principal(request: Request, session: DbSession) -> Principal | None:
-    cached = getattr(request.state, "principal", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
     client = service.client_hash(client_address(request))
     principal: Principal | None = None
     header = request.headers.get("authorization", "")

@@ -39,7 +39,7 @@ def biobanks_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Biobank]:
     return {b.id: b for b in session.scalars(select(Biobank).where(Biobank.id.in_(ids)))}
 
 
-def collections_stmt(biobank_id: int | None = None) -> Select[tuple[Collection]]:
+def collections_stmt(biobank_id: int | None = None) -> Select[Collection]:
     stmt = select(Collection)
     if biobank_id is not None:
         stmt = stmt.where(Collection.biobank_id == biobank_id)

@@ -11,7 +11,7 @@ from biobank.identity.principal import Principal
 from biobank.specimens.models import PoolSource, QCResult, Specimen, SpecimenEvent
 
 
-def visible(principal: Principal) -> Select[tuple[Specimen]]:
+def visible(principal: Principal) -> Select[Specimen]:
     """Specimens of the principal's biobanks (all for node admins)."""
     stmt = select(Specimen)
     ids = principal.visible_biobank_ids()
