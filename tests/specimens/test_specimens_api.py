@@ -221,3 +221,12 @@ def test_list_query_count_does_not_grow_with_rows(engine, world: World) -> None:
     for i in range(1, 25):
         create(world, barcode=f"N-{i:03d}")
     assert queries_for_list() == few
+
+
+def test_collection_filter_respects_scope(world: World) -> None:
+    create(world)
+    mine = world.owner.get("/api/v1/specimens", params={"collection": world.collection_a}).json()
+    assert mine["total"] == 1
+    theirs = world.other.get("/api/v1/specimens", params={"collection": world.collection_a}).json()
+    assert theirs["total"] == 0 and theirs["items"] == []
+    assert world.outsider.get("/api/v1/specimens", params={"collection": world.collection_a}).json()["total"] == 0

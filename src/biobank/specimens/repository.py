@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Integer, Select, cast, func, or_, select
+from sqlalchemy import Integer, Select, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from biobank.identity.principal import Principal
@@ -18,6 +18,16 @@ def visible(principal: Principal) -> Select[Specimen]:
     if ids is not None:
         stmt = stmt.where(Specimen.biobank_id.in_(ids))
     return stmt
+
+
+def in_collection(collection_id: int) -> Select[Specimen]:
+    """Specimens of one collection; only for callers that checked the collection's biobank is visible."""
+    return select(Specimen).where(Specimen.collection_id == collection_id)
+
+
+def nothing() -> Select[Specimen]:
+    """An empty selection (a filter on something the principal may not see)."""
+    return select(Specimen).where(false())
 
 
 def by_ref(session: Session, principal: Principal, ref: str) -> Specimen | None:

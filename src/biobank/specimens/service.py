@@ -235,9 +235,13 @@ def list_page(
 ) -> tuple[list[Specimen], int]:
     """A filtered, sorted page of the specimens the principal may see; the query is audited."""
     params = params.validated(SPECIMEN_SORTS, get_settings().page_size_max)
-    stmt = repo.visible(principal)
     if collection:
-        stmt = stmt.where(Specimen.collection_id == institutions.get_collection(session, collection).id)
+        target = institutions.get_collection(session, collection)
+        # A collection lies in one biobank: once it is visible, the biobank scope adds nothing, and
+        # leaving it out lets (collection, type, status, id) serve both the page and the count.
+        stmt = repo.in_collection(target.id) if principal.can_read(target.biobank_id) else repo.nothing()
+    else:
+        stmt = repo.visible(principal)
     if sample_type:
         stmt = stmt.where(Specimen.sample_type == sample_type)
     if status:
@@ -567,35 +571,35 @@ def _age_at_collection(birth_year: Any) -> Any:
     return cast(extract("year", Specimen.collected_at), Integer) - birth_year
 
 
-def facts_cells(
-    session: Session, collection_ids: list[int] | None, demographics: Any, age_band: Any
-) -> list[tuple[int, str | None, str, str, str | None, int, int]]:
-    """Held specimens grouped by (collection, donor sex, age band at collection, material, sample diagnosis).
+def count_index_select(collection_ids: list[int] | None, demographics: Any) -> Any:
+    """Held specimens grouped by (collection, donor, material, diagnosis, temperature, donor sex, age at collection).
 
-    `demographics` is donors.service.demographics(); `age_band(age_expression)` gives the band of an age in
-    years. Each row: (collection_id, sex, band, sample_type, diagnosis, samples, distinct donors).
+    Columns: collection_id, donor_id, sample_type, diagnosis ("" for none), storage_temperature ("" for none),
+    sex ("Unknown" without a donor), age (years, NULL when unknown), n. The catalogue copies it into its count
+    index with one INSERT … SELECT, so no row passes through Python.
     """
     from sqlalchemy import func, select
 
-    band = age_band(_age_at_collection(demographics.c.birth_year))
+    age = _age_at_collection(demographics.c.birth_year)
+    columns = (
+        Specimen.collection_id,
+        Specimen.donor_id,
+        Specimen.sample_type,
+        func.coalesce(Specimen.diagnosis, ""),
+        func.coalesce(Specimen.storage_temperature, ""),
+        func.coalesce(demographics.c.sex, "Unknown"),
+        age,
+    )
     stmt = (
-        select(
-            Specimen.collection_id,
-            demographics.c.sex,
-            band.label("band"),
-            Specimen.sample_type,
-            Specimen.diagnosis,
-            func.count(),
-            func.count(Specimen.donor_id.distinct()),
-        )
+        select(*columns, func.count())
         .select_from(Specimen)
         .outerjoin(demographics, demographics.c.donor_id == Specimen.donor_id)
         .where(Specimen.status.in_(HELD_STATUSES))
-        .group_by(Specimen.collection_id, demographics.c.sex, band, Specimen.sample_type, Specimen.diagnosis)
+        .group_by(*columns)
     )
     if collection_ids is not None:
         stmt = stmt.where(Specimen.collection_id.in_(collection_ids))
-    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+    return stmt
 
 
 def collection_totals(session: Session, collection_ids: list[int] | None) -> dict[int, tuple[int, int, list[str]]]:
@@ -620,58 +624,6 @@ def collection_totals(session: Session, collection_ids: list[int] | None) -> dic
         if cid in out:
             out[cid][2].append(str(temperature))
     return out
-
-
-def count_matching(
-    session: Session,
-    *,
-    collection_ids: list[int] | None = None,
-    sample_types: list[str] | None = None,
-    storage_temperatures: list[str] | None = None,
-    diagnosis: Any = None,
-    sexes: list[str] | None = None,
-    age_min: int | None = None,
-    age_max: int | None = None,
-    demographics: Any = None,
-    where: list[Any] | None = None,
-    by_collection: bool = False,
-) -> list[tuple[int | None, int, int]]:
-    """Held specimens matching criteria: (collection_id or None, specimens, distinct donors) rows.
-
-    `diagnosis` is a condition builder `f(column)` (so ICD-10 descendants stay the caller's rule); sex and
-    age need `demographics` (donors.service.demographics()); `where` adds conditions written against
-    Specimen (e.g. consent's eligible_specimen_filter). One aggregate query; no rows leave the database.
-    """
-    from sqlalchemy import func, literal, select
-
-    group = Specimen.collection_id if by_collection else literal(None)
-    stmt = select(group, func.count(), func.count(Specimen.donor_id.distinct())).where(
-        Specimen.status.in_(HELD_STATUSES)
-    )
-    if collection_ids is not None:
-        stmt = stmt.where(Specimen.collection_id.in_(collection_ids))
-    if sample_types:
-        stmt = stmt.where(Specimen.sample_type.in_(sample_types))
-    if storage_temperatures:
-        stmt = stmt.where(Specimen.storage_temperature.in_(storage_temperatures))
-    if diagnosis is not None:
-        stmt = stmt.where(diagnosis(Specimen.diagnosis))
-    if sexes or age_min is not None or age_max is not None:
-        if demographics is None:
-            raise ValueError("sex and age criteria need the donors' demographics")
-        stmt = stmt.join(demographics, demographics.c.donor_id == Specimen.donor_id)
-        if sexes:
-            stmt = stmt.where(demographics.c.sex.in_(sexes))
-        age = _age_at_collection(demographics.c.birth_year)
-        if age_min is not None:
-            stmt = stmt.where(age >= age_min)
-        if age_max is not None:
-            stmt = stmt.where(age <= age_max)
-    for condition in where or []:
-        stmt = stmt.where(condition)
-    if by_collection:
-        stmt = stmt.group_by(Specimen.collection_id)
-    return [(cid, int(n), int(d)) for cid, n, d in session.execute(stmt) if n]
 
 
 def last_changes(session: Session) -> dict[int, datetime]:
