@@ -80,3 +80,16 @@ def make_specimen(session: Session, collection: Collection, **overrides: Any) ->
             "container": "SST", "collected_at": hours_ago(10), "processed_at": hours_ago(9.5),
             "frozen_at": hours_ago(9), "quantity": 3.0, "quantity_unit": "mL", "status": "processed"} | overrides
     return specimens.register(session, system(), SpecimenCreate(**data))
+
+
+def make_box(session: Session, biobank: Biobank, *, name: str = "B1", rows: int = 9, cols: int = 9) -> Any:
+    """A site → freezer → box chain in a biobank; returns the box."""
+    from biobank.storage import service as storage
+    from biobank.storage.schemas import UnitCreate
+
+    n = next(_seq)
+    site = storage.create_unit(session, system(), UnitCreate(biobank=biobank.code, kind="site", name=f"Site {n}"))
+    freezer = storage.create_unit(session, system(), UnitCreate(parent=site.public_id, kind="freezer",
+                                                                 name="F1", temperature="−60 °C to −85 °C"))
+    return storage.create_unit(session, system(), UnitCreate(parent=freezer.public_id, kind="box", name=name,
+                                                             rows=rows, cols=cols))

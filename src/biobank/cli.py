@@ -24,6 +24,8 @@ SUBCOMMAND_MODULES = {
     "biobank.specimens.cli": "import",
     "biobank.specimens.export_cli": "export",
     "biobank.audit.cli": "audit",
+    "biobank.catalogue.cli": "catalogue",
+    "biobank.clinical.cli": "clinical",
 }
 # Modules with `register(app)` that add top-level commands (e.g. `biobank demo`).
 REGISTER_MODULES = ("biobank.demo.cli",)

@@ -177,3 +177,99 @@ def collections_by_ids(session: Session, ids: list[int]) -> dict[int, Collection
 def collections_by_public_ids(session: Session, public_ids: list[str]) -> dict[str, Collection]:
     """Collections by public id (bulk lookups)."""
     return repo.collections_by_public_ids(session, public_ids)
+
+
+# -- for the catalogue (MIABIS attribute editing, public listing) ------------------------------------------
+
+COLLECTION_ATTRIBUTES = frozenset(
+    {
+        "name",
+        "acronym",
+        "description",
+        "sample_source",
+        "sexes",
+        "age_low",
+        "age_high",
+        "age_unit",
+        "dataset_types",
+        "sample_types",
+        "storage_temperatures",
+        "diseases",
+        "design",
+        "use_access_conditions",
+        "status",
+        "number_of_subjects",
+        "inclusion_criteria",
+        "publications",
+    }
+)
+BIOBANK_ATTRIBUTES = frozenset(
+    {
+        "name",
+        "acronym",
+        "url",
+        "juristic_person",
+        "contact_email",
+        "description",
+        "infrastructural_capabilities",
+        "organisational_capabilities",
+        "bioprocessing_capabilities",
+        "quality_standards",
+    }
+)
+
+
+def update_collection_attributes(
+    session: Session, actor: Principal, collection: Collection, changes: dict[str, object]
+) -> Collection:
+    """Set any MIABIS attribute of a collection from already-validated values (its biobank's managers)."""
+    if not actor.can_manage(collection.biobank_id):
+        raise NotPermitted("only the biobank's managers edit its collections")
+    unknown = sorted(set(changes) - COLLECTION_ATTRIBUTES)
+    if unknown:
+        raise Invalid.field(unknown[0], "not a MIABIS attribute of a collection")
+    for key, value in changes.items():
+        setattr(collection, key, value)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "collection.update",
+        "collection",
+        [collection.public_id],
+        details={"fields": ",".join(sorted(changes))},
+    )
+    return collection
+
+
+def update_biobank_attributes(
+    session: Session, actor: Principal, biobank: Biobank, changes: dict[str, object]
+) -> Biobank:
+    """Set any MIABIS attribute of a biobank from already-validated values (its managers)."""
+    if not actor.can_manage(biobank.id):
+        raise NotPermitted("only the biobank's managers edit it")
+    unknown = sorted(set(changes) - BIOBANK_ATTRIBUTES)
+    if unknown:
+        raise Invalid.field(unknown[0], "not a MIABIS attribute of a biobank")
+    for key, value in changes.items():
+        setattr(biobank, key, value)
+    session.flush()
+    audit.record(
+        session, actor, "biobank.update", "biobank", [biobank.public_id], details={"fields": ",".join(sorted(changes))}
+    )
+    return biobank
+
+
+def all_collections(session: Session) -> list[Collection]:
+    """Every collection of this node, by name (the catalogue filters them itself)."""
+    return list(session.scalars(repo.collections_stmt().order_by(Collection.name, Collection.id)))
+
+
+def biobanks_by_ids(session: Session, ids: list[int]) -> dict[int, Biobank]:
+    """Biobanks by row id."""
+    return repo.biobanks_by_ids(session, ids)
+
+
+def local_institution(session: Session) -> Institution | None:
+    """This node's institution row."""
+    return repo.local_institution(session)

@@ -89,8 +89,11 @@ class Specimen(Base):
         UniqueConstraint("box_id", "row", "col", name="uq_specimens_position"),
         CheckConstraint("quantity IS NULL OR quantity >= 0", name="quantity_not_negative"),
         CheckConstraint("freeze_thaw_count >= 0", name="freeze_thaw_not_negative"),
-        CheckConstraint("(box_id IS NULL AND row IS NULL AND col IS NULL) OR "
-                        "(box_id IS NOT NULL AND row IS NOT NULL AND col IS NOT NULL)", name="position_complete"),
+        CheckConstraint(
+            "(box_id IS NULL AND row IS NULL AND col IS NULL) OR "
+            "(box_id IS NOT NULL AND row IS NOT NULL AND col IS NOT NULL)",
+            name="position_complete",
+        ),
         Index("ix_specimens_filter", "collection_id", "sample_type", "status", "id"),
         Index("ix_specimens_biobank_id_id", "biobank_id", "id"),
     )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 60cef89355d9
+Revision ID: 5295c61ad2dd
 Revises: 
-Create Date: 2026-11-21 11:15:12.022895
+Create Date: 2026-11-21 11:58:49.329028
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import biobank.kit.db
 
 
-revision: str = '60cef89355d9'
+revision: str = '5295c61ad2dd'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,0 +1,42 @@
+"""The one place the catalogue asks consent which specimens a purpose may use.
+
+It calls THE eligibility service (`biobank.consent.eligibility.eligible_specimen_filter`): a WHERE clause
+over specimens keeping those whose donor's current consent gives the wanted decision for the purpose.
+Nothing here re-implements a consent rule; if the consent API changes, only this file follows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from biobank.consent.eligibility import eligible_specimen_filter
+from biobank.consent.matcher import Purpose, Verdict
+
+APPROVE = Verdict.APPROVE
+NEEDS_REVIEW = Verdict.NEEDS_REVIEW
+
+
+def eligible(
+    session: Session,
+    purpose: Purpose,
+    decision: Verdict = APPROVE,
+    *,
+    donor_id: Any = None,
+    collection_id: Any = None,
+) -> ColumnElement[bool]:
+    """Rows whose donor's consent gives `decision` for `purpose` (columns default to Specimen's)."""
+    return eligible_specimen_filter(session, purpose, decision=decision, donor_id=donor_id, collection_id=collection_id)
+
+
+def describe(purpose: Purpose) -> dict[str, Any]:
+    """What the purpose states, for responses and the audit log (no personal data)."""
+    return {
+        "category": purpose.category,
+        "diseases": sorted(purpose.diseases),
+        "commercial": purpose.commercial,
+        "country": purpose.country,
+        "project_id": purpose.project_id,
+    }

@@ -1,0 +1,255 @@
+"""Queries over collection facts, summaries and catalogue entries (the catalogue's own tables only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, literal, null, select, text, union_all
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from biobank.catalogue.codes import icd10_condition
+from biobank.catalogue.models import CatalogueEntry, CollectionFact, CollectionSummary, CountIndexRow
+
+INSERT_BATCH = 5000
+
+
+def lock_refresh(session: Session) -> None:
+    """Serialise facts refreshes: a transaction-scoped advisory lock on PostgreSQL (SQLite has one writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('biobank.catalogue.refresh'))"))
+
+
+INDEX_COLUMNS = ("collection_id", "donor_id", "sample_type", "diagnosis", "storage_temperature", "sex", "age", "n")
+
+
+def rebuild_index(session: Session, collection_ids: Sequence[int] | None, rows: Any) -> None:
+    """Replace the count index of these collections (all when None) with the rows of a select."""
+    stmt = delete(CountIndexRow)
+    if collection_ids is not None:
+        stmt = stmt.where(CountIndexRow.collection_id.in_(list(collection_ids)))
+    session.execute(stmt)
+    session.execute(insert(CountIndexRow).from_select(list(INDEX_COLUMNS), rows))
+
+
+def facts_from_index(
+    session: Session, collection_ids: Sequence[int] | None, age_band: Any
+) -> list[tuple[int, str, str, str, str, int, int]]:
+    """Facts cells from the count index: (collection, sex, age range, material, diagnosis, samples, donors)."""
+    c = CountIndexRow
+    band = age_band(c.age)
+    stmt = select(
+        c.collection_id, c.sex, band, c.sample_type, c.diagnosis, func.sum(c.n), func.count(c.donor_id.distinct())
+    ).group_by(c.collection_id, c.sex, band, c.sample_type, c.diagnosis)
+    if collection_ids is not None:
+        stmt = stmt.where(c.collection_id.in_(list(collection_ids)))
+    return [tuple(row) for row in session.execute(stmt)]
+
+
+def totals_from_index(session: Session, collection_ids: Sequence[int] | None) -> dict[int, tuple[int, int, list[str]]]:
+    """Per collection: held specimens, distinct donors and the storage temperatures present."""
+    c = CountIndexRow
+    totals = select(c.collection_id, func.sum(c.n), func.count(c.donor_id.distinct())).group_by(c.collection_id)
+    temps = select(c.collection_id, c.storage_temperature).where(c.storage_temperature != "").distinct()
+    if collection_ids is not None:
+        totals = totals.where(c.collection_id.in_(list(collection_ids)))
+        temps = temps.where(c.collection_id.in_(list(collection_ids)))
+    out: dict[int, tuple[int, int, list[str]]] = {cid: (int(n), int(d), []) for cid, n, d in session.execute(totals)}
+    for cid, temperature in session.execute(temps):
+        out[cid][2].append(temperature)
+    return out
+
+
+def count_groups(
+    *,
+    collection_ids: Sequence[int],
+    diagnoses: Sequence[str] = (),
+    materials: Sequence[str] = (),
+    temperatures: Sequence[str] = (),
+    sexes: Sequence[str] = (),
+    age_min: int | None = None,
+    age_max: int | None = None,
+) -> Any:
+    """Matching specimens of the count index counted per (donor, collection): donor_id, collection_id, n."""
+    c = CountIndexRow
+    stmt = select(c.donor_id, c.collection_id, func.sum(c.n).label("n")).where(
+        c.collection_id.in_(list(collection_ids))
+    )
+    if diagnoses:
+        stmt = stmt.where(icd10_condition(c.diagnosis, list(diagnoses)))
+    if materials:
+        stmt = stmt.where(c.sample_type.in_(list(materials)))
+    if temperatures:
+        stmt = stmt.where(c.storage_temperature.in_(list(temperatures)))
+    if sexes:
+        stmt = stmt.where(c.sex.in_(list(sexes)))
+    if age_min is not None:
+        stmt = stmt.where(c.age >= age_min)
+    if age_max is not None:
+        stmt = stmt.where(c.age <= age_max)
+    return stmt.group_by(c.donor_id, c.collection_id)
+
+
+def count_by_verdict(session: Session, groups_select: Any, verdict: Any) -> list[tuple[int | None, int, int, int]]:
+    """(collection_id or None for the total, verdict, specimens, donors) per verdict of each (donor, collection).
+
+    One statement: the groups are decided once (`verdict(groups)` → a small integer, 0 leaves a group out),
+    then counted per collection and in total, donors counted once across collections.
+    """
+    groups = groups_select.cte("per_donor")
+    decision = verdict(groups) if verdict is not None else literal(1)
+    decided = (
+        select(groups.c.donor_id, groups.c.collection_id, groups.c.n, decision.label("v"))
+        .cte("decided")
+        .prefix_with("MATERIALIZED")
+    )
+    per_collection = (
+        select(decided.c.collection_id, decided.c.v, func.sum(decided.c.n), func.count(decided.c.donor_id.distinct()))
+        .where(decided.c.v > 0)
+        .group_by(decided.c.collection_id, decided.c.v)
+    )
+    total = (
+        select(null(), decided.c.v, func.sum(decided.c.n), func.count(decided.c.donor_id.distinct()))
+        .where(decided.c.v > 0)
+        .group_by(decided.c.v)
+    )
+    rows = session.execute(union_all(per_collection, total))
+    return [(cid, int(v), int(n), int(d)) for cid, v, n, d in rows if n]
+
+
+def analyze(session: Session) -> None:
+    """Refresh the planner's statistics of the rebuilt tables (their row counts change wholesale)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE catalogue_count_index"))
+        session.execute(text("ANALYZE catalogue_facts"))
+    else:
+        session.execute(text("PRAGMA analysis_limit=1000"))
+        session.execute(text("ANALYZE catalogue_count_index"))
+        session.execute(text("ANALYZE catalogue_facts"))
+
+
+def replace_facts(session: Session, collection_ids: Sequence[int] | None, rows: list[dict[str, Any]]) -> None:
+    """Delete the facts of these collections (all when None) and insert the new cells."""
+    stmt = delete(CollectionFact)
+    if collection_ids is not None:
+        stmt = stmt.where(CollectionFact.collection_id.in_(list(collection_ids)))
+    session.execute(stmt)
+    for i in range(0, len(rows), INSERT_BATCH):
+        session.execute(insert(CollectionFact), rows[i : i + INSERT_BATCH])
+
+
+def replace_summaries(session: Session, collection_ids: Sequence[int], rows: list[dict[str, Any]]) -> None:
+    """Delete and insert the summaries of these collections."""
+    session.execute(delete(CollectionSummary).where(CollectionSummary.collection_id.in_(list(collection_ids))))
+    if rows:
+        session.execute(insert(CollectionSummary), rows)
+
+
+def summaries(session: Session, collection_ids: Sequence[int] | None = None) -> dict[int, CollectionSummary]:
+    stmt = select(CollectionSummary)
+    if collection_ids is not None:
+        stmt = stmt.where(CollectionSummary.collection_id.in_(list(collection_ids)))
+    return {s.collection_id: s for s in session.scalars(stmt)}
+
+
+def entries(session: Session, collection_ids: Sequence[int] | None = None) -> dict[int, CatalogueEntry]:
+    stmt = select(CatalogueEntry)
+    if collection_ids is not None:
+        stmt = stmt.where(CatalogueEntry.collection_id.in_(list(collection_ids)))
+    return {e.collection_id: e for e in session.scalars(stmt)}
+
+
+def entry(session: Session, collection_id: int) -> CatalogueEntry | None:
+    return session.get(CatalogueEntry, collection_id)
+
+
+def refreshed_at(session: Session) -> dict[int, datetime]:
+    rows = session.execute(select(CollectionSummary.collection_id, CollectionSummary.refreshed_at))
+    return {cid: at for cid, at in rows}
+
+
+def cell_conditions(
+    *,
+    diagnoses: Sequence[str] = (),
+    materials: Sequence[str] = (),
+    sexes: Sequence[str] = (),
+    age_ranges: Sequence[str] | None = None,
+) -> list[ColumnElement[bool]]:
+    """Conditions on facts cells for the criteria (diagnoses include their descendants)."""
+    conditions: list[ColumnElement[bool]] = []
+    if diagnoses:
+        conditions.append(icd10_condition(CollectionFact.diagnosis, list(diagnoses)))
+    if materials:
+        conditions.append(CollectionFact.sample_type.in_(list(materials)))
+    if sexes:
+        conditions.append(CollectionFact.sex.in_(list(sexes)))
+    if age_ranges is not None:
+        conditions.append(CollectionFact.age_range.in_(list(age_ranges)))
+    return conditions
+
+
+def published_matches(
+    session: Session, collection_ids: Sequence[int], min_donors: int, conditions: list[ColumnElement[bool]]
+) -> dict[int, int]:
+    """Per collection: samples in published cells (donors ≥ min) that meet the conditions."""
+    if not collection_ids:
+        return {}
+    stmt = (
+        select(CollectionFact.collection_id, func.sum(CollectionFact.number_of_samples))
+        .where(
+            CollectionFact.collection_id.in_(list(collection_ids)),
+            CollectionFact.number_of_donors >= min_donors,
+            *conditions,
+        )
+        .group_by(CollectionFact.collection_id)
+    )
+    return {cid: int(n) for cid, n in session.execute(stmt)}
+
+
+def published_values(
+    session: Session, collection_ids: Sequence[int], min_donors: int, column: str
+) -> dict[int, set[str]]:
+    """Per collection: the distinct values of one facts dimension among its published cells."""
+    if not collection_ids:
+        return {}
+    col = getattr(CollectionFact, column)
+    stmt = (
+        select(CollectionFact.collection_id, col)
+        .where(CollectionFact.collection_id.in_(list(collection_ids)), CollectionFact.number_of_donors >= min_donors)
+        .distinct()
+    )
+    out: dict[int, set[str]] = {}
+    for cid, value in session.execute(stmt):
+        out.setdefault(cid, set()).add(value)
+    return out
+
+
+def facts_of(session: Session, collection_id: int) -> list[CollectionFact]:
+    stmt = (
+        select(CollectionFact)
+        .where(CollectionFact.collection_id == collection_id)
+        .order_by(
+            CollectionFact.sample_type,
+            CollectionFact.diagnosis,
+            CollectionFact.sex,
+            CollectionFact.age_range,
+        )
+    )
+    return list(session.scalars(stmt))
+
+
+def all_facts(session: Session, collection_ids: Sequence[int]) -> list[CollectionFact]:
+    if not collection_ids:
+        return []
+    stmt = (
+        select(CollectionFact)
+        .where(CollectionFact.collection_id.in_(list(collection_ids)))
+        .order_by(CollectionFact.collection_id, CollectionFact.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def count_facts(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(CollectionFact)).scalar_one())

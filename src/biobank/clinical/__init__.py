@@ -1,0 +1,1 @@
+"""Clinical data: diagnoses, observations, treatments and outcomes; imports with mappings; data quality."""

@@ -1,0 +1,1 @@
+"""Omics datasets (WGS, WES, RNA-seq, methylation, proteomics, metabolomics) linked to specimens."""
