@@ -1,0 +1,1 @@
+"""A synthetic demonstration consortium: `biobank demo`."""
