@@ -39,6 +39,13 @@ def demo(
     make_session = session_factory(engine)
     with make_session() as session:
         occupied = has_data(session)
+    if occupied and not no_serve:
+        # `make demo` a second time: serve what is there instead of refusing to start.
+        typer.echo("this node already holds data (an earlier demo?): serving it as it is; "
+                   "`biobank demo --reset` starts a fresh demo")
+        typer.echo(f"\nserving on http://{host}:{port}/ (Ctrl+C stops)")
+        cli.serve(host=host, port=port, workers=1, no_upgrade=True)
+        return
     if occupied:
         typer.secho(
             "error: this database already holds biobanks or users; the demo needs an empty node. "
