@@ -94,20 +94,7 @@ def create_biobank(session: Session, actor: Principal, data: BiobankCreate) -> B
 
 def update_biobank(session: Session, actor: Principal, biobank: Biobank, data: BiobankUpdate) -> Biobank:
     """Change a biobank's MIABIS attributes (its managers)."""
-    if not actor.can_manage(biobank.id):
-        raise NotPermitted("only the biobank's managers edit it")
-    for key, value in data.model_dump(mode="json", exclude_unset=True).items():
-        setattr(biobank, key, value)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "biobank.update",
-        "biobank",
-        [biobank.public_id],
-        details={"fields": ",".join(sorted(data.model_fields_set))},
-    )
-    return biobank
+    return update_biobank_attributes(session, actor, biobank, data.model_dump(mode="json", exclude_unset=True))
 
 
 def get_collection(session: Session, public_id: str) -> Collection:
@@ -148,20 +135,7 @@ def create_collection(session: Session, actor: Principal, data: CollectionCreate
 
 def update_collection(session: Session, actor: Principal, collection: Collection, data: CollectionUpdate) -> Collection:
     """Change a collection's attributes (its biobank's managers)."""
-    if not actor.can_manage(collection.biobank_id):
-        raise NotPermitted("only the biobank's managers edit its collections")
-    for key, value in data.model_dump(mode="json", exclude_unset=True).items():
-        setattr(collection, key, value)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "collection.update",
-        "collection",
-        [collection.public_id],
-        details={"fields": ",".join(sorted(data.model_fields_set))},
-    )
-    return collection
+    return update_collection_attributes(session, actor, collection, data.model_dump(mode="json", exclude_unset=True))
 
 
 def biobank_codes(session: Session, ids: list[int]) -> dict[int, str]:
