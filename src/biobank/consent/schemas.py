@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, Field, ValidationInfo, field_validator
 
@@ -42,8 +42,34 @@ Icd10 = Annotated[str, AfterValidator(_icd10)]
 Country = Annotated[str, AfterValidator(_country)]
 
 
+T = TypeVar("T")
+
+
 def _unique(values: list[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
+
+
+PARAMETER_NEEDED = {
+    Modifier.GS: "GS (geographic restriction) needs at least one country",
+    Modifier.TS: "TS (time limit) needs a number of months",
+    Modifier.MOR: "MOR (publication moratorium) needs a date",
+}
+
+
+def check_diseases(permission: object, value: list[str], *, permission_given: bool) -> list[str]:
+    """DS needs disease codes, and only DS takes them (shared by the profile and option schemas)."""
+    if permission is Permission.DS and not value:
+        raise ValueError("DS (disease-specific) needs at least one ICD-10 disease code")
+    if value and permission_given and permission is not Permission.DS:
+        raise ValueError("diseases are given only with the DS permission")
+    return _unique(value)
+
+
+def require_parameter(modifiers: list[Modifier] | None, modifier: Modifier, value: T) -> T:
+    """A modifier that takes a parameter (GS countries, TS months, MOR date) must be given it."""
+    if modifier in (modifiers or []) and not value and value != 0:
+        raise ValueError(PARAMETER_NEEDED[modifier])
+    return value
 
 
 # -- the matcher ----------------------------------------------------------------------------------------
@@ -69,33 +95,22 @@ class ConsentIn(Schema):
     @field_validator("diseases")
     @classmethod
     def _ds_needs_diseases(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        permission = info.data.get("permission")
-        if permission is Permission.DS and not value:
-            raise ValueError("DS (disease-specific) needs at least one ICD-10 disease code")
-        if value and permission is not None and permission is not Permission.DS:
-            raise ValueError("diseases are given only with the DS permission")
-        return _unique(value)
+        return check_diseases(info.data.get("permission"), value, permission_given="permission" in info.data)
 
     @field_validator("countries")
     @classmethod
     def _gs_needs_countries(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if Modifier.GS in (info.data.get("modifiers") or []) and not value:
-            raise ValueError("GS (geographic restriction) needs at least one country")
-        return _unique(value)
+        return _unique(require_parameter(info.data.get("modifiers"), Modifier.GS, value))
 
     @field_validator("months")
     @classmethod
     def _ts_needs_months(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if Modifier.TS in (info.data.get("modifiers") or []) and value is None:
-            raise ValueError("TS (time limit) needs a number of months")
-        return value
+        return require_parameter(info.data.get("modifiers"), Modifier.TS, value)
 
     @field_validator("moratorium_until")
     @classmethod
     def _mor_needs_date(cls, value: date | None, info: ValidationInfo) -> date | None:
-        if Modifier.MOR in (info.data.get("modifiers") or []) and value is None:
-            raise ValueError("MOR (publication moratorium) needs a date")
-        return value
+        return require_parameter(info.data.get("modifiers"), Modifier.MOR, value)
 
     def profile(self) -> ConsentProfile:
         """The matcher's view."""
@@ -231,33 +246,22 @@ class OptionIn(Schema):
     @field_validator("diseases")
     @classmethod
     def _ds_needs_diseases(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        permission = info.data.get("duo_permission")
-        if permission is Permission.DS and not value:
-            raise ValueError("DS (disease-specific) needs at least one ICD-10 disease code")
-        if value and permission is not Permission.DS:
-            raise ValueError("diseases are given only with the DS permission")
-        return _unique(value)
+        return check_diseases(info.data.get("duo_permission"), value, permission_given="duo_permission" in info.data)
 
     @field_validator("countries")
     @classmethod
     def _gs_needs_countries(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if Modifier.GS in (info.data.get("duo_modifiers") or []) and not value:
-            raise ValueError("GS (geographic restriction) needs at least one country")
-        return _unique(value)
+        return _unique(require_parameter(info.data.get("duo_modifiers"), Modifier.GS, value))
 
     @field_validator("months")
     @classmethod
     def _ts_needs_months(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if Modifier.TS in (info.data.get("duo_modifiers") or []) and value is None:
-            raise ValueError("TS (time limit) needs a number of months")
-        return value
+        return require_parameter(info.data.get("duo_modifiers"), Modifier.TS, value)
 
     @field_validator("moratorium_until")
     @classmethod
     def _mor_needs_date(cls, value: date | None, info: ValidationInfo) -> date | None:
-        if Modifier.MOR in (info.data.get("duo_modifiers") or []) and value is None:
-            raise ValueError("MOR (publication moratorium) needs a date")
-        return value
+        return require_parameter(info.data.get("duo_modifiers"), Modifier.MOR, value)
 
 
 class VersionCreate(Schema):
