@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from biobank.config import Environment, Settings, configure
 from biobank.kit.db import dispose_engines, get_engine, make_engine, session_factory
 from biobank.kit.migrate import upgrade
+from tests.websession import WebUser
 
 POSTGRES = os.environ.get("BIOBANK_TEST_POSTGRES") == "1"
 PG_ADMIN_URL = os.environ.get("BIOBANK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -208,3 +209,21 @@ def world(db: Session, client: TestClient) -> World:
         collection_a=col_a.public_id,
         collection_b=col_b.public_id,
     )
+
+
+@pytest.fixture
+def web(app, world: World) -> Iterator[Callable[[str], WebUser]]:  # type: ignore[no-untyped-def]
+    """Log a persona in through the login form: web("owner")."""
+    from tests.factories import PASSWORD
+    from tests.websession import log_in
+
+    clients: list[TestClient] = []
+
+    def session_of(username: str) -> WebUser:
+        client = TestClient(app, raise_server_exceptions=False, headers={"Accept": "text/html"})
+        clients.append(client)
+        return log_in(client, username, PASSWORD)
+
+    yield session_of
+    for client in clients:
+        client.close()

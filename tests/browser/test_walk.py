@@ -17,10 +17,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import LiveServer
+from tests.websession import CSRF_INPUT
 
 pytestmark = pytest.mark.browser
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from biobank.clinical.models import ClinicalDiagnosis
-from tests.catalogue.conftest import anonymous, web  # noqa: F401
+from tests.catalogue.conftest import anonymous  # noqa: F401
 from tests.clinical.test_import import MAPPING, _csv, patients  # noqa: F401
 
 

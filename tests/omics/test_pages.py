@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.catalogue.conftest import web  # noqa: F401
 from tests.omics.test_omics import SHA, _vcf, specimens  # noqa: F401
 
 

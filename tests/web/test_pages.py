@@ -4,60 +4,21 @@ writing anything, keep their query count flat, and serve audited label sheets.""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from biobank.institutions import service as institutions
 from tests.conftest import World
-from tests.factories import PASSWORD, make_donor, make_specimen, system
-
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@dataclass
-class WebUser:
-    """A browser session of one user: its own cookies and the CSRF token read from a page."""
-
-    client: TestClient
-    csrf: str
-
-    def get(self, url: str, **kw: Any) -> Any:
-        return self.client.get(url, **kw)
-
-    def post(self, url: str, data: dict[str, Any], *, csrf: bool = True, **kw: Any) -> Any:
-        body = dict(data)
-        if csrf:
-            body["csrf_token"] = self.csrf
-        return self.client.post(url, data=body, follow_redirects=False, **kw)
-
-
-@pytest.fixture
-def web(app: FastAPI, world: World) -> Iterator[Callable[[str], WebUser]]:
-    """Log a persona in through the login form: web("owner")."""
-    clients: list[TestClient] = []
-
-    def log_in(username: str) -> WebUser:
-        client = TestClient(app, raise_server_exceptions=False, headers={"Accept": "text/html"})
-        clients.append(client)
-        response = client.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
-        assert response.status_code == 303, response.text
-        home = client.get("/")
-        match = CSRF_INPUT.search(home.text)
-        assert match, "the page carries the session's CSRF token in a hidden input"
-        return WebUser(client, match.group(1))
-
-    yield log_in
-    for client in clients:
-        client.close()
+from tests.factories import make_donor, make_specimen, system
+from tests.websession import WebUser
 
 
 @dataclass
