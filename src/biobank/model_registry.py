@@ -16,6 +16,8 @@ MODEL_MODULES = (
     "biobank.omics.models",
     "biobank.clinical.models",
     "biobank.catalogue.models",
+    "biobank.ledger.models",
+    "biobank.access.models",
 )
 
 
