@@ -68,6 +68,24 @@ class Settings(BaseSettings):
     # The checkpoint/witness background thread (None: on, except when env is test).
     audit_background: bool | None = None
 
+    # Consortium ledger (docs/ledger.md): "embedded" is the in-process py-evm chain persisted in
+    # data_dir/chain.sqlite3; an http(s) URL is any EVM JSON-RPC node (anvil in tests, Besu in production).
+    ledger_url: str = "embedded"
+    ledger_enabled: bool = True
+    ledger_embedded_chain_id: int = 20387
+    # Address of the InstitutionRegistry to join (JSON-RPC); the other contracts are read from it.
+    ledger_registry: str | None = None
+    # Publisher: poll interval; retry backoff doubles from 2 s up to this cap.
+    ledger_publish_seconds: float = Field(default=1.0, gt=0)
+    ledger_retry_max_seconds: float = Field(default=60.0, gt=0)
+    # Anchoring: put the latest audit checkpoint on chain every N seconds.
+    ledger_anchor_seconds: int = Field(default=60, ge=1)
+    # The publisher/anchoring background thread (None: on, except when env is test).
+    ledger_background: bool | None = None
+    # Access workflow: remind a provider after N days without activity, escalate after M days.
+    access_reminder_days: int = Field(default=7, ge=1)
+    access_escalation_days: int = Field(default=14, ge=1)
+
     log_level: str = "INFO"
     log_json: bool = True
     sql_echo: bool = False
