@@ -174,7 +174,7 @@ def _snapshot(node: Node, label: str) -> Any:
 
 def _written(node: Node) -> tuple[list[str], list[Any], list[Any], list[Any], list[Any]]:
     """The rows the import wrote, in stored form: specimens, donors, vault rows and custody events."""
-    from biobank.specimens.importer_io import DONOR_COLUMNS, EVENT_COLUMNS, SPECIMEN_COLUMNS
+    from biobank.specimens.import_write import DONOR_COLUMNS, EVENT_COLUMNS, SPECIMEN_COLUMNS
 
     columns = list(SPECIMEN_COLUMNS)
     with node.engine.connect() as connection:
@@ -202,7 +202,7 @@ def _bare_sqlite(
     events: list[Any] | None = None,
 ) -> tuple[float, float]:
     """sqlite3 executemany of the specimens (and events; donors first, untimed); wall and CPU s with the commit."""
-    from biobank.specimens.importer_io import DONOR_COLUMNS, EVENT_COLUMNS
+    from biobank.specimens.import_write import DONOR_COLUMNS, EVENT_COLUMNS
 
     connection = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "cache_size=-65536"):
@@ -239,7 +239,7 @@ def _bare_postgres(
     """COPY of the specimens (and events; donors first, untimed); wall and this process's CPU s with the commit."""
     import psycopg
 
-    from biobank.specimens.importer_io import DONOR_COLUMNS, EVENT_COLUMNS
+    from biobank.specimens.import_write import DONOR_COLUMNS, EVENT_COLUMNS
 
     server = postgres_server()
     assert server is not None

@@ -32,11 +32,24 @@ def make_user(
     biobank: Biobank | None = None,
     is_admin: bool = False,
     is_auditor: bool = False,
+    is_ethics_reviewer: bool = False,
+    kind: str = "staff",
     password: str = PASSWORD,
 ) -> User:
+    from biobank.identity.models import UserKind
+
     user = identity.create_user(
-        session, system(), username or f"user{next(_seq)}", password, is_admin=is_admin, is_auditor=is_auditor
+        session,
+        system(),
+        username or f"user{next(_seq)}",
+        password,
+        is_admin=is_admin,
+        is_auditor=is_auditor,
+        kind=UserKind(kind),
     )
+    if is_ethics_reviewer:
+        user.is_ethics_reviewer = True  # set by a node admin (no API for it yet)
+        session.flush()
     if role and biobank:
         identity.grant_role(session, system(), user, biobank.id, Role(role))
     return user

@@ -86,6 +86,9 @@ def _route_of(request: Request) -> str:
     return getattr(route, "path", "unmatched")
 
 
+JOB_MODULES = ("biobank.audit.jobs", "biobank.ledger.jobs")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI application for this node."""
     settings = settings or get_settings()
@@ -95,14 +98,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from biobank.kit.plugins import optional_import
 
-        audit_jobs = optional_import("biobank.audit.jobs")
-        if audit_jobs is not None:
-            audit_jobs.start(app)  # audit keys exist; checkpoint/witness thread
+        # background jobs: audit checkpoints/witnesses, then the ledger (publisher and anchoring)
+        jobs = [m for m in (optional_import(name) for name in JOB_MODULES) if m is not None]
+        for module in jobs:
+            module.start(app)
         try:
             yield
         finally:
-            if audit_jobs is not None:
-                audit_jobs.stop(app)
+            for module in reversed(jobs):
+                module.stop(app)
 
     app = FastAPI(
         title="Biobank Commons",

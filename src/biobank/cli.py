@@ -26,6 +26,8 @@ SUBCOMMAND_MODULES = {
     "biobank.audit.cli": "audit",
     "biobank.catalogue.cli": "catalogue",
     "biobank.clinical.cli": "clinical",
+    "biobank.ledger.cli": "ledger",
+    "biobank.access.cli": "access",
 }
 # Modules with `register(app)` that add top-level commands (e.g. `biobank demo`).
 REGISTER_MODULES = ("biobank.demo.cli",)

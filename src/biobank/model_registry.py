@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "biobank.catalogue.models",
     "biobank.ledger.models",
     "biobank.access.models",
+    "biobank.access.fulfilment_models",
 )
 
 

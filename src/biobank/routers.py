@@ -35,6 +35,10 @@ ROUTER_MODULES = (
     "biobank.interop.routes",
     "biobank.interop.fhir_routes",
     "biobank.interop.beacon_routes",
+    "biobank.ledger.routes",
+    "biobank.ledger.web",
+    "biobank.access.routes",
+    "biobank.access.pages",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -43,6 +43,9 @@ def verify(
     deep: Annotated[bool, typer.Option("--deep", help="also decode every entry (canonical form, all fields)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    ledger: Annotated[
+        bool, typer.Option("--ledger/--no-ledger", help="also check the roots anchored on the consortium chain")
+    ] = True,
 ) -> None:
     """Recompute the root from every entry, check the signature and consistency with the last run.
 
@@ -66,6 +69,8 @@ def verify(
         witness_keys=witness_key or (),
         deep=deep,
     )
+    if not url and ledger and report.ok:
+        _check_ledger_anchors(source, report)
     for warning in report.warnings:
         typer.secho(f"WARNING: {warning}", fg=typer.colors.RED, bold=True, err=True)
     if as_json:
@@ -84,6 +89,28 @@ def verify(
         if report.first_bad is not None:
             typer.secho(f"first bad entry: {report.first_bad}", fg=typer.colors.RED, bold=True, err=True)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _check_ledger_anchors(source: Any, report: Any) -> None:
+    """Each root this node anchored on chain must be consistent with the verified log (local logs)."""
+    from biobank.kit.plugins import optional_import
+
+    settings = get_settings()
+    anchoring = optional_import("biobank.ledger.anchoring")
+    if anchoring is None or not settings.ledger_enabled:
+        return
+    from biobank.kit.db import get_engine, session_factory
+
+    try:
+        checked, problems = anchoring.verify_log_anchors(
+            settings, session_factory(get_engine(settings.effective_database_url)), source, report.size, report.root
+        )
+    except Exception as exc:  # the log itself verified; an unreachable chain is a warning, not a failure
+        report.warnings.append(f"anchors on the chain were not checked: {type(exc).__name__}: {exc}")
+        return
+    report.problems.extend(problems)
+    if not problems and checked:
+        typer.echo(f"{checked} anchored root(s) on the chain are consistent with the log")
 
 
 @app.command()

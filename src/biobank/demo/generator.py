@@ -31,13 +31,12 @@ from biobank.institutions.schemas import BiobankCreate, CollectionCreate
 from biobank.kit.db import utcnow
 from biobank.kit.ids import allocate, format_public_id
 from biobank.specimens import importer, sprec
+from biobank.specimens.import_lookups import donors_by, pseudonyms_for
 from biobank.specimens.importer_io import (
     Table,
     TimeFormatter,
     bulk_insert,
     dialect_of,
-    donors_by,
-    pseudonyms_for,
     reserve_ids,
 )
 from biobank.storage import service as storage

@@ -38,6 +38,7 @@ class User(Base):
     kind: Mapped[UserKind] = mapped_column(String(16), default=UserKind.STAFF)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_auditor: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_ethics_reviewer: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from biobank.identity.models import ApiToken, LoginAttempt, Membership, Role, User, UserSession
@@ -35,6 +37,35 @@ def session_by_hash(session: Session, token_hash: str) -> UserSession | None:
 
 def token_by_hash(session: Session, token_hash: str) -> ApiToken | None:
     return session.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).first()
+
+
+def token_with_roles(session: Session, token_hash: str) -> tuple[ApiToken, User, dict[int, Role]] | None:
+    """A token, its user and the user's roles in one statement (every API request starts here)."""
+    stmt = (
+        select(ApiToken, User, Membership.biobank_id, Membership.role)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .where(ApiToken.token_hash == token_hash)
+    )
+    return _with_roles(session.execute(stmt).all())
+
+
+def session_with_roles(session: Session, token_hash: str) -> tuple[UserSession, User, dict[int, Role]] | None:
+    """A browser session, its user and the user's roles in one statement."""
+    stmt = (
+        select(UserSession, User, Membership.biobank_id, Membership.role)
+        .join(User, User.id == UserSession.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .where(UserSession.token_hash == token_hash)
+    )
+    return _with_roles(session.execute(stmt).all())
+
+
+def _with_roles(rows: Sequence[Row[Any]]) -> Any:
+    if not rows:
+        return None
+    roles = {biobank_id: Role(role) for _, _, biobank_id, role in rows if biobank_id is not None}
+    return rows[0][0], rows[0][1], roles
 
 
 def recent_failures(session: Session, subject_hash: str, since: datetime) -> int:

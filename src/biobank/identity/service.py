@@ -42,8 +42,9 @@ def principal_for(
     scopes: frozenset[str] | None = None,
     csrf_token: str | None = None,
     client: str | None = None,
+    roles: dict[int, Role] | None = None,
 ) -> Principal:
-    """Build the Principal of a user with their current roles."""
+    """Build the Principal of a user with their current roles (read here unless given)."""
     return Principal(
         user_id=user.id,
         public_id=user.public_id,
@@ -52,7 +53,7 @@ def principal_for(
         kind=UserKind(user.kind),
         is_admin=user.is_admin,
         is_auditor=user.is_auditor,
-        roles=repo.roles_of(session, user.id),
+        roles=roles if roles is not None else repo.roles_of(session, user.id),
         scopes=scopes if scopes is not None else frozenset(VALID_SCOPES),
         via=via,
         csrf_token=csrf_token,
@@ -199,13 +200,13 @@ def start_session(session: Session, user: User, *, client: str | None = None) ->
 
 def resolve_session(session: Session, cookie_value: str, *, client: str | None = None) -> Principal | None:
     """The principal of a session cookie, or None when unknown or expired."""
-    record = repo.session_by_hash(session, _hash_secret(cookie_value))
-    if record is None or record.expires_at <= utcnow():
+    found = repo.session_with_roles(session, _hash_secret(cookie_value))
+    if found is None:
         return None
-    user = repo.user_by_id(session, record.user_id)
-    if user is None or not user.is_active:
+    record, user, roles = found
+    if record.expires_at <= utcnow() or not user.is_active:
         return None
-    return principal_for(session, user, via="session", csrf_token=record.csrf_token, client=client)
+    return principal_for(session, user, via="session", csrf_token=record.csrf_token, client=client, roles=roles)
 
 
 def end_session(session: Session, cookie_value: str) -> None:
@@ -259,20 +260,19 @@ def resolve_token(session: Session, secret: str, *, client: str | None = None) -
     """The principal of a bearer token, or None when unknown, revoked or expired."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = repo.token_by_hash(session, _hash_secret(secret))
-    if token is None or token.revoked_at is not None or token.expires_at <= utcnow():
+    found = repo.token_with_roles(session, _hash_secret(secret))  # token, user and roles: one statement
+    if found is None:
         return None
-    user = repo.user_by_id(session, token.user_id)
-    if user is None or not user.is_active:
-        return None
+    token, user, roles = found
     now = utcnow()
+    if token.revoked_at is not None or token.expires_at <= now or not user.is_active:
+        return None
+    principal = principal_for(session, user, via="token", scopes=frozenset(token.scopes), client=client, roles=roles)
     # Update last use at most once a minute so read-heavy scripts do not write on every call.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = now
-        principal = principal_for(session, user, via="token", scopes=frozenset(token.scopes), client=client)
         audit.record(session, principal, "token.use", "api_token", [token.public_id], client_hash=client)
-        return principal
-    return principal_for(session, user, via="token", scopes=frozenset(token.scopes), client=client)
+    return principal
 
 
 def revoke_token(session: Session, actor: Principal, token_public_id: str) -> None:

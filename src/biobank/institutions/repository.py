@@ -61,3 +61,15 @@ def collections_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Collec
     if not ids:
         return {}
     return {c.id: c for c in session.scalars(select(Collection).where(Collection.id.in_(list(ids))))}
+
+
+def collection_refs(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, int, str]]:
+    """Collection id -> (public id, biobank id, biobank code): one join, columns only."""
+    if not ids:
+        return {}
+    stmt = (
+        select(Collection.id, Collection.public_id, Biobank.id, Biobank.code)
+        .join(Biobank, Biobank.id == Collection.biobank_id)
+        .where(Collection.id.in_(list(ids)))
+    )
+    return {cid: (public_id, biobank_id, code) for cid, public_id, biobank_id, code in session.execute(stmt)}

@@ -148,6 +148,11 @@ def collections_by_ids(session: Session, ids: list[int]) -> dict[int, Collection
     return repo.collections_by_ids(session, ids)
 
 
+def collection_refs(session: Session, ids: list[int]) -> dict[int, tuple[str, int, str]]:
+    """Collection row id -> (public id, biobank row id, biobank code), for read schemas of other packages."""
+    return repo.collection_refs(session, ids)
+
+
 def collections_by_public_ids(session: Session, public_ids: list[str]) -> dict[str, Collection]:
     """Collections by public id (bulk lookups)."""
     return repo.collections_by_public_ids(session, public_ids)

@@ -43,6 +43,7 @@ class LedgerOutbox(Base):
     signer: Mapped[str] = mapped_column(String(42), default="")
     nonce: Mapped[int | None] = mapped_column(BigInteger)
     tx_hash: Mapped[str | None] = mapped_column(String(66))
+    raw_tx: Mapped[str | None] = mapped_column(Text)  # the signed transaction, re-sent as is on retry
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -77,3 +78,33 @@ class LedgerAnchor(Base):
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     checkpoint_at: Mapped[datetime] = mapped_column(UTCDateTime())
     anchored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LedgerChainEvent(Base):
+    """A consortium contract event, mirrored from the chain so pages never wait on it (any institution's)."""
+
+    __tablename__ = "ledger_chain_events"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_ledger_chain_event"),
+        Index("ix_ledger_chain_events_event", "chain_id", "event", "block_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    contract: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(64))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LedgerSyncState(Base):
+    """How far this node has mirrored a chain's events."""
+
+    __tablename__ = "ledger_sync_state"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    last_block: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

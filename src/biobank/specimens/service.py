@@ -401,8 +401,12 @@ def to_read(session: Session, specimens: list[Specimen]) -> list[SpecimenRead]:
     from biobank.donors import service as donors
     from biobank.storage import service as storage
 
-    biobank_codes = institutions.biobank_codes(session, sorted({s.biobank_id for s in specimens}))
-    collections = institutions.collections_by_ids(session, sorted({s.collection_id for s in specimens}))
+    collections = institutions.collection_refs(session, sorted({s.collection_id for s in specimens}))
+    # A specimen belongs to its collection's biobank, so the collection's join gives the code.
+    biobank_codes = {biobank_id: code for _, biobank_id, code in collections.values()}
+    stray = sorted({s.biobank_id for s in specimens} - biobank_codes.keys())
+    if stray:
+        biobank_codes |= institutions.biobank_codes(session, stray)
     donor_ids = sorted({s.donor_id for s in specimens if s.donor_id})
     donor_public = donors.public_ids_by_id(session, donor_ids)
     parents = repo.public_ids_by_id(session, sorted({s.parent_id for s in specimens if s.parent_id}))
@@ -418,7 +422,7 @@ def to_read(session: Session, specimens: list[Specimen]) -> list[SpecimenRead]:
                 {
                     **{k: getattr(s, k) for k in SpecimenRead.model_fields if hasattr(s, k)},
                     "biobank": biobank_codes[s.biobank_id],
-                    "collection": collections[s.collection_id].public_id,
+                    "collection": collections[s.collection_id][0],
                     "donor": donor_public.get(s.donor_id) if s.donor_id else None,
                     "parent": parents.get(s.parent_id) if s.parent_id else None,
                     "location": location,

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2631271265b4
+Revision ID: 425702774fc0
 Revises:
-Create Date: 2026-11-21 12:57:00.857290
+Create Date: 2026-11-21 13:02:55.751087
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import biobank.kit.db
 
 
-revision: str = "2631271265b4"
+revision: str = "425702774fc0"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -170,6 +170,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("tree_size", name="uq_ledger_anchor_size"),
     )
     op.create_table(
+        "ledger_chain_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("chain_id", sa.BigInteger(), nullable=False),
+        sa.Column("block_number", sa.BigInteger(), nullable=False),
+        sa.Column("log_index", sa.Integer(), nullable=False),
+        sa.Column("tx_hash", sa.String(length=66), nullable=False),
+        sa.Column("contract", sa.String(length=64), nullable=False),
+        sa.Column("event", sa.String(length=64), nullable=False),
+        sa.Column("args", sa.JSON(), nullable=False),
+        sa.Column("synced_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_chain_events")),
+        sa.UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_ledger_chain_event"),
+    )
+    with op.batch_alter_table("ledger_chain_events", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_chain_events_event", ["chain_id", "event", "block_number"], unique=False)
+
+    op.create_table(
         "ledger_contracts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
@@ -194,6 +211,7 @@ def upgrade() -> None:
         sa.Column("signer", sa.String(length=42), nullable=False),
         sa.Column("nonce", sa.BigInteger(), nullable=True),
         sa.Column("tx_hash", sa.String(length=66), nullable=True),
+        sa.Column("raw_tx", sa.Text(), nullable=True),
         sa.Column("block_number", sa.BigInteger(), nullable=True),
         sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
@@ -203,6 +221,13 @@ def upgrade() -> None:
     with op.batch_alter_table("ledger_outbox", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_outbox_due", ["status", "next_attempt_at"], unique=False)
 
+    op.create_table(
+        "ledger_sync_state",
+        sa.Column("chain_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("last_block", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("chain_id", name=op.f("pk_ledger_sync_state")),
+    )
     op.create_table(
         "login_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -225,6 +250,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("is_auditor", sa.Boolean(), nullable=False),
+        sa.Column("is_ethics_reviewer", sa.Boolean(), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_login_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
@@ -248,6 +274,9 @@ def upgrade() -> None:
         sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("submitted_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("salt", sa.String(length=64), nullable=False),
+        sa.Column("commitment", sa.String(length=66), nullable=True),
+        sa.Column("updated_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["requester_user_id"], ["users.id"], name=op.f("fk_access_requests_requester_user_id_users")
         ),
@@ -328,6 +357,98 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "access_agreements",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sa.String(length=80), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("provider_institution", sa.String(length=32), nullable=False),
+        sa.Column("biobank_ids", sa.JSON(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("includes_specimens", sa.Boolean(), nullable=False),
+        sa.Column("includes_data", sa.Boolean(), nullable=False),
+        sa.Column("data_access_days", sa.Integer(), nullable=True),
+        sa.Column("fee_amount", sa.Integer(), nullable=False),
+        sa.Column("template", sa.String(length=40), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("terms_text", sa.Text(), nullable=False),
+        sa.Column("terms_hash", sa.String(length=66), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_by", sa.String(length=36), nullable=False),
+        sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("requester_signature", sa.String(length=132), nullable=True),
+        sa.Column("requester_signer", sa.String(length=42), nullable=True),
+        sa.Column("requester_signed_by", sa.String(length=36), nullable=True),
+        sa.Column("requester_signed_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("provider_signature", sa.String(length=132), nullable=True),
+        sa.Column("provider_signer", sa.String(length=42), nullable=True),
+        sa.Column("provider_signed_by", sa.String(length=36), nullable=True),
+        sa.Column("provider_signed_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("signed_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("fulfilled_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoke_salt", sa.String(length=64), nullable=True),
+        sa.Column("revoke_document", sa.JSON(), nullable=True),
+        sa.Column("revoke_hash", sa.String(length=66), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_agreements_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_agreements")),
+        sa.UniqueConstraint("public_id", name=op.f("uq_access_agreements_public_id")),
+        sa.UniqueConstraint("request_id", "provider_institution", name="uq_access_agreement_provider"),
+    )
+    with op.batch_alter_table("access_agreements", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_agreements_request_id"), ["request_id"], unique=False)
+
+    op.create_table(
+        "access_ethics_decisions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("reviewer_user_id", sa.Integer(), nullable=False),
+        sa.Column("approved", sa.Boolean(), nullable=False),
+        sa.Column("comments", sa.Text(), nullable=False),
+        sa.Column("decision_hash", sa.String(length=66), nullable=False),
+        sa.Column("decided_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_ethics_decisions_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["reviewer_user_id"], ["users.id"], name=op.f("fk_access_ethics_decisions_reviewer_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_ethics_decisions")),
+        sa.UniqueConstraint("request_id", name=op.f("uq_access_ethics_decisions_request_id")),
+    )
+    with op.batch_alter_table("access_ethics_decisions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_access_ethics_decisions_reviewer_user_id"), ["reviewer_user_id"], unique=False
+        )
+
+    op.create_table(
+        "access_ethics_documents",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("media_type", sa.String(length=64), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("uploaded_by", sa.String(length=36), nullable=False),
+        sa.Column("uploaded_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_ethics_documents_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_ethics_documents")),
+        sa.UniqueConstraint("request_id", name=op.f("uq_access_ethics_documents_request_id")),
+    )
+    op.create_table(
         "access_request_providers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("request_id", sa.Integer(), nullable=False),
@@ -339,6 +460,8 @@ def upgrade() -> None:
         sa.Column("last_activity_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("escalated_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decided_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("contacted_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("eligibility_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["biobank_id"], ["biobanks.id"], name=op.f("fk_access_request_providers_biobank_id_biobanks")
         ),
@@ -354,6 +477,54 @@ def upgrade() -> None:
     with op.batch_alter_table("access_request_providers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_access_request_providers_biobank_id"), ["biobank_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_access_request_providers_request_id"), ["request_id"], unique=False)
+
+    op.create_table(
+        "access_result_returns",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sa.String(length=36), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("returned_by", sa.String(length=36), nullable=False),
+        sa.Column("returned_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("salt", sa.String(length=64), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("results_hash", sa.String(length=66), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_result_returns_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_result_returns")),
+        sa.UniqueConstraint("public_id", name=op.f("uq_access_result_returns_public_id")),
+    )
+    with op.batch_alter_table("access_result_returns", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_result_returns_request_id"), ["request_id"], unique=False)
+
+    op.create_table(
+        "access_review_flags",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sa.String(length=36), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("biobank_id", sa.Integer(), nullable=False),
+        sa.Column("withdrawal", sa.String(length=80), nullable=False),
+        sa.Column("summary", sa.String(length=500), nullable=False),
+        sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_by", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["biobank_id"], ["biobanks.id"], name=op.f("fk_access_review_flags_biobank_id_biobanks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_review_flags_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_review_flags")),
+        sa.UniqueConstraint("public_id", name=op.f("uq_access_review_flags_public_id")),
+    )
+    with op.batch_alter_table("access_review_flags", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_review_flags_request_id"), ["request_id"], unique=False)
 
     op.create_table(
         "clinical_import_batches",
@@ -536,6 +707,160 @@ def upgrade() -> None:
     with op.batch_alter_table("storage_units", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_storage_units_biobank_id"), ["biobank_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_storage_units_parent_id"), ["parent_id"], unique=False)
+
+    op.create_table(
+        "access_data_grants",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sa.String(length=80), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.Integer(), nullable=False),
+        sa.Column("until", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("granted_by", sa.String(length=36), nullable=False),
+        sa.Column("granted_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("exports", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agreement_id"],
+            ["access_agreements.id"],
+            name=op.f("fk_access_data_grants_agreement_id_access_agreements"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_data_grants_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_data_grants")),
+        sa.UniqueConstraint("public_id", name=op.f("uq_access_data_grants_public_id")),
+    )
+    with op.batch_alter_table("access_data_grants", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_data_grants_agreement_id"), ["agreement_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_data_grants_request_id"), ["request_id"], unique=False)
+
+    op.create_table(
+        "access_notices",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=True),
+        sa.Column("biobank_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("due_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("days_waiting", sa.Integer(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["biobank_id"], ["biobanks.id"], name=op.f("fk_access_notices_biobank_id_biobanks")),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["access_request_providers.id"],
+            name=op.f("fk_access_notices_provider_id_access_request_providers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_notices_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_notices")),
+        sa.UniqueConstraint("provider_id", "kind", "due_at", name="uq_access_notice_due"),
+    )
+    with op.batch_alter_table("access_notices", schema=None) as batch_op:
+        batch_op.create_index("ix_access_notices_biobank", ["biobank_id", "created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_notices_request_id"), ["request_id"], unique=False)
+
+    op.create_table(
+        "access_provider_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("from_state", sa.String(length=24), nullable=False),
+        sa.Column("to_state", sa.String(length=24), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["access_request_providers.id"],
+            name=op.f("fk_access_provider_events_provider_id_access_request_providers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_provider_events")),
+    )
+    with op.batch_alter_table("access_provider_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_provider_events_provider_id"), ["provider_id"], unique=False)
+
+    op.create_table(
+        "access_results",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("return_id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("doi", sa.String(length=200), nullable=True),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=True),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_results_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["return_id"],
+            ["access_result_returns.id"],
+            name=op.f("fk_access_results_return_id_access_result_returns"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_results")),
+    )
+    with op.batch_alter_table("access_results", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_results_request_id"), ["request_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_results_return_id"), ["return_id"], unique=False)
+
+    op.create_table(
+        "access_shipments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sa.String(length=80), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.Integer(), nullable=False),
+        sa.Column("biobank_id", sa.Integer(), nullable=False),
+        sa.Column("courier", sa.String(length=100), nullable=False),
+        sa.Column("tracking_number", sa.String(length=100), nullable=False),
+        sa.Column("temperature_logger", sa.String(length=100), nullable=False),
+        sa.Column("dispatched_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_by", sa.String(length=36), nullable=False),
+        sa.Column("specimen_count", sa.Integer(), nullable=False),
+        sa.Column("shipment_salt", sa.String(length=64), nullable=False),
+        sa.Column("shipment_document", sa.JSON(), nullable=False),
+        sa.Column("shipment_hash", sa.String(length=66), nullable=False),
+        sa.Column("received_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("received_by", sa.String(length=36), nullable=True),
+        sa.Column("condition", sa.String(length=32), nullable=True),
+        sa.Column("condition_notes", sa.Text(), nullable=False),
+        sa.Column("condition_salt", sa.String(length=64), nullable=True),
+        sa.Column("condition_document", sa.JSON(), nullable=True),
+        sa.Column("condition_hash", sa.String(length=66), nullable=True),
+        sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agreement_id"],
+            ["access_agreements.id"],
+            name=op.f("fk_access_shipments_agreement_id_access_agreements"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(["biobank_id"], ["biobanks.id"], name=op.f("fk_access_shipments_biobank_id_biobanks")),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_shipments_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_shipments")),
+        sa.UniqueConstraint("public_id", name=op.f("uq_access_shipments_public_id")),
+    )
+    with op.batch_alter_table("access_shipments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_shipments_agreement_id"), ["agreement_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_shipments_request_id"), ["request_id"], unique=False)
 
     op.create_table(
         "catalogue_count_index",
@@ -916,6 +1241,118 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_specimens_donor_id"), ["donor_id"], unique=False)
         batch_op.create_index("ix_specimens_filter", ["collection_id", "sample_type", "status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_specimens_parent_id"), ["parent_id"], unique=False)
+
+    op.create_table(
+        "access_grant_items",
+        sa.Column("grant_id", sa.Integer(), nullable=False),
+        sa.Column("specimen_id", sa.Integer(), nullable=False),
+        sa.Column("biobank_id", sa.Integer(), nullable=False),
+        sa.Column("revoked_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoke_reason", sa.String(length=300), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["biobank_id"], ["biobanks.id"], name=op.f("fk_access_grant_items_biobank_id_biobanks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["grant_id"],
+            ["access_data_grants.id"],
+            name=op.f("fk_access_grant_items_grant_id_access_data_grants"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["specimen_id"], ["specimens.id"], name=op.f("fk_access_grant_items_specimen_id_specimens")
+        ),
+        sa.PrimaryKeyConstraint("grant_id", "specimen_id", name=op.f("pk_access_grant_items")),
+    )
+    with op.batch_alter_table("access_grant_items", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_grant_items_specimen_id"), ["specimen_id"], unique=False)
+
+    op.create_table(
+        "access_request_items",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("biobank_id", sa.Integer(), nullable=False),
+        sa.Column("collection_id", sa.Integer(), nullable=False),
+        sa.Column("specimen_id", sa.Integer(), nullable=True),
+        sa.Column("sample_type", sa.String(length=32), nullable=True),
+        sa.Column("data_category", sa.String(length=40), nullable=True),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.Float(), nullable=True),
+        sa.Column("amount_unit", sa.String(length=8), nullable=False),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["biobank_id"], ["biobanks.id"], name=op.f("fk_access_request_items_biobank_id_biobanks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["collection_id"], ["collections.id"], name=op.f("fk_access_request_items_collection_id_collections")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_request_items_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["specimen_id"], ["specimens.id"], name=op.f("fk_access_request_items_specimen_id_specimens")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_request_items")),
+    )
+    with op.batch_alter_table("access_request_items", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_request_items_biobank_id"), ["biobank_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_request_items_collection_id"), ["collection_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_request_items_request_id"), ["request_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_request_items_specimen_id"), ["specimen_id"], unique=False)
+
+    op.create_table(
+        "access_reservations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("public_id", sa.String(length=36), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("agreement_id", sa.Integer(), nullable=False),
+        sa.Column("biobank_id", sa.Integer(), nullable=False),
+        sa.Column("specimen_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("shipment_id", sa.Integer(), nullable=True),
+        sa.Column("reserved_by", sa.String(length=36), nullable=False),
+        sa.Column("reserved_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("released_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("release_reason", sa.String(length=300), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["agreement_id"],
+            ["access_agreements.id"],
+            name=op.f("fk_access_reservations_agreement_id_access_agreements"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["biobank_id"], ["biobanks.id"], name=op.f("fk_access_reservations_biobank_id_biobanks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["access_requests.id"],
+            name=op.f("fk_access_reservations_request_id_access_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["shipment_id"], ["access_shipments.id"], name=op.f("fk_access_reservations_shipment_id_access_shipments")
+        ),
+        sa.ForeignKeyConstraint(
+            ["specimen_id"], ["specimens.id"], name=op.f("fk_access_reservations_specimen_id_specimens")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_reservations")),
+        sa.UniqueConstraint("public_id", name=op.f("uq_access_reservations_public_id")),
+    )
+    with op.batch_alter_table("access_reservations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_access_reservations_agreement_id"), ["agreement_id"], unique=False)
+        batch_op.create_index("ix_access_reservations_request", ["request_id", "biobank_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_access_reservations_shipment_id"), ["shipment_id"], unique=False)
+        batch_op.create_index(
+            "uq_access_reservation_active",
+            ["specimen_id"],
+            unique=True,
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        )
 
     op.create_table(
         "clinical_observations",
@@ -1336,6 +1773,28 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_clinical_observations_biobank_id"))
 
     op.drop_table("clinical_observations")
+    with op.batch_alter_table("access_reservations", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_access_reservation_active",
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_access_reservations_shipment_id"))
+        batch_op.drop_index("ix_access_reservations_request")
+        batch_op.drop_index(batch_op.f("ix_access_reservations_agreement_id"))
+
+    op.drop_table("access_reservations")
+    with op.batch_alter_table("access_request_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_request_items_specimen_id"))
+        batch_op.drop_index(batch_op.f("ix_access_request_items_request_id"))
+        batch_op.drop_index(batch_op.f("ix_access_request_items_collection_id"))
+        batch_op.drop_index(batch_op.f("ix_access_request_items_biobank_id"))
+
+    op.drop_table("access_request_items")
+    with op.batch_alter_table("access_grant_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_grant_items_specimen_id"))
+
+    op.drop_table("access_grant_items")
     with op.batch_alter_table("specimens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_specimens_parent_id"))
         batch_op.drop_index("ix_specimens_filter")
@@ -1389,6 +1848,30 @@ def downgrade() -> None:
         batch_op.drop_index("ix_catalogue_count_index_collection")
 
     op.drop_table("catalogue_count_index")
+    with op.batch_alter_table("access_shipments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_shipments_request_id"))
+        batch_op.drop_index(batch_op.f("ix_access_shipments_agreement_id"))
+
+    op.drop_table("access_shipments")
+    with op.batch_alter_table("access_results", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_results_return_id"))
+        batch_op.drop_index(batch_op.f("ix_access_results_request_id"))
+
+    op.drop_table("access_results")
+    with op.batch_alter_table("access_provider_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_provider_events_provider_id"))
+
+    op.drop_table("access_provider_events")
+    with op.batch_alter_table("access_notices", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_notices_request_id"))
+        batch_op.drop_index("ix_access_notices_biobank")
+
+    op.drop_table("access_notices")
+    with op.batch_alter_table("access_data_grants", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_data_grants_request_id"))
+        batch_op.drop_index(batch_op.f("ix_access_data_grants_agreement_id"))
+
+    op.drop_table("access_data_grants")
     with op.batch_alter_table("storage_units", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_storage_units_parent_id"))
         batch_op.drop_index(batch_op.f("ix_storage_units_biobank_id"))
@@ -1423,11 +1906,28 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_clinical_import_batches_biobank_id"))
 
     op.drop_table("clinical_import_batches")
+    with op.batch_alter_table("access_review_flags", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_review_flags_request_id"))
+
+    op.drop_table("access_review_flags")
+    with op.batch_alter_table("access_result_returns", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_result_returns_request_id"))
+
+    op.drop_table("access_result_returns")
     with op.batch_alter_table("access_request_providers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_request_providers_request_id"))
         batch_op.drop_index(batch_op.f("ix_access_request_providers_biobank_id"))
 
     op.drop_table("access_request_providers")
+    op.drop_table("access_ethics_documents")
+    with op.batch_alter_table("access_ethics_decisions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_ethics_decisions_reviewer_user_id"))
+
+    op.drop_table("access_ethics_decisions")
+    with op.batch_alter_table("access_agreements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_access_agreements_request_id"))
+
+    op.drop_table("access_agreements")
     with op.batch_alter_table("user_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_user_sessions_user_id"))
 
@@ -1450,11 +1950,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_login_attempts_subject_at")
 
     op.drop_table("login_attempts")
+    op.drop_table("ledger_sync_state")
     with op.batch_alter_table("ledger_outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_outbox_due")
 
     op.drop_table("ledger_outbox")
     op.drop_table("ledger_contracts")
+    with op.batch_alter_table("ledger_chain_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_chain_events_event")
+
+    op.drop_table("ledger_chain_events")
     op.drop_table("ledger_anchors")
     op.drop_table("institutions")
     op.drop_table("id_counters")

@@ -1,0 +1,91 @@
+"""The cast of access tests: the standard personas plus a researcher and an ethics reviewer, and a cohort
+with known consents in biobanks A and B."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from biobank.identity.models import User
+from biobank.institutions import service as institutions
+from tests.access.factories import PDF, make_researcher, make_reviewer
+from tests.conftest import Persona, World
+from tests.consent.factories import BROAD, LUNG_ONLY, NO_COMMERCIAL, give_consent, make_form
+from tests.factories import make_donor, make_specimen, make_token
+
+
+@dataclass
+class AccessWorld:
+    """world + a researcher (the requester) and an ethics reviewer, each with a token."""
+
+    world: World
+    requester: Persona
+    reviewer: Persona
+    users: dict[str, User]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.world, name)
+
+
+@pytest.fixture
+def aw(db: Session, world: World, client: TestClient) -> AccessWorld:
+    researcher = make_researcher(db, "researcher")
+    reviewer = make_reviewer(db, "ethics")
+    db.commit()
+    users = {u.username: u for u in db.scalars(select(User))}
+    return AccessWorld(
+        world=world,
+        requester=Persona("researcher", make_token(db, researcher), client),
+        reviewer=Persona("ethics", make_token(db, reviewer), client),
+        users=users,
+    )
+
+
+@dataclass
+class Cohort:
+    """Biobank A: broad-consent donor (2 specimens), lung-cancer-only donor (3), no-commercial donor (1),
+    donor without consent (1). Biobank B: broad-consent donor (2). Every specimen is serum, C34.1."""
+
+    donors: dict[str, Any]
+    specimens: dict[str, list[str]]
+
+
+@pytest.fixture
+def cohort(db: Session, aw: AccessWorld) -> Cohort:
+    bb_a = institutions.get_biobank(db, aw.biobank_a)
+    bb_b = institutions.get_biobank(db, aw.biobank_b)
+    col_a = institutions.get_collection(db, aw.collection_a)
+    col_b = institutions.get_collection(db, aw.collection_b)
+    _, version = make_form(db, bb_a)
+    _, version_b = make_form(db, bb_b, code="B")
+    plan = [
+        ("broad", bb_a, col_a, version, BROAD, 2),
+        ("lung", bb_a, col_a, version, LUNG_ONLY, 3),
+        ("nocommercial", bb_a, col_a, version, NO_COMMERCIAL, 1),
+        ("none", bb_a, col_a, None, None, 1),
+        ("b_broad", bb_b, col_b, version_b, BROAD, 2),
+    ]
+    donors: dict[str, Any] = {}
+    specimens: dict[str, list[str]] = {}
+    for name, biobank, collection, form_version, choices, n in plan:
+        donor = make_donor(db, biobank)
+        if form_version is not None:
+            give_consent(db, donor, form_version, choices)
+        donors[name] = donor
+        specimens[name] = [
+            make_specimen(db, collection, donor=donor.public_id, diagnosis="C34.1").public_id for _ in range(n)
+        ]
+    db.commit()
+    return Cohort(donors=donors, specimens=specimens)
+
+
+def upload_pdf(persona: Persona, public_id: str) -> Any:
+    return persona.put(
+        f"/api/v1/access/requests/{public_id}/ethics-document",
+        files={"document": ("approval.pdf", PDF, "application/pdf")},
+    )
