@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import sqlite3
 import sys
 import time
@@ -112,6 +113,35 @@ def environment() -> dict[str, Any]:
     }
 
 
+MARK = re.compile(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->\n", re.S)
+
+
+INTRO = "Each section: the run it comes from, then its tables. `python -m bench NAME` replaces only its sections."
+EARLIER = "## Earlier runs (before sections were kept per benchmark)"
+
+
+def write_summary(path: Path, sections: dict[str, str], run_line: str) -> None:
+    """Replace the sections of the benchmarks just run in SUMMARY.md and keep every other one.
+
+    Each section carries the line of the run it came from (date, load, quick or full), since the
+    sections of one file may come from different runs.
+    """
+    text = path.read_text() if path.exists() else ""
+    kept = {name: body for name, body in MARK.findall(text)}
+    legacy = MARK.sub("", text)
+    for boilerplate in ("# Benchmark results\n", INTRO, EARLIER):
+        legacy = legacy.replace(boilerplate, "")
+    legacy = legacy.strip()
+    for name, section in sections.items():
+        kept[name] = f"_{run_line}_\n\n{section}\n"
+    lines = ["# Benchmark results", "", INTRO, ""]
+    for name in sorted(kept):
+        lines += [f"<!-- bench:{name} -->", kept[name].rstrip("\n") + "\n", f"<!-- /bench:{name} -->", ""]
+    if legacy:
+        lines += [EARLIER, "", legacy, ""]
+    path.write_text("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; exit status 1 when one of them failed."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
@@ -154,15 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         print(section, flush=True)
         sections.append(section)
     total = time.perf_counter() - started
-    header = [
-        "# Benchmark results",
-        "",
+    run_line = (
         f"{env['date']} · Python {env['python']} · SQLite {env['sqlite']} · {env['cpus']} CPUs "
         f"(load average {env['load_average_1min']} at the start) · "
-        f"PostgreSQL {env['postgresql']} · {'quick' if args.quick else 'full'} run · {total:.0f} s",
-        "",
-    ]
-    (RESULTS / "SUMMARY.md").write_text("\n".join(header + sections))
+        f"PostgreSQL {env['postgresql']} · {'quick' if args.quick else 'full'} run"
+    )
+    write_summary(RESULTS / "SUMMARY.md", dict(zip(names, sections, strict=True)), run_line)
     print(f"wrote {RESULTS / 'SUMMARY.md'} ({total:.0f} s)")
     return 1 if failed else 0
 
