@@ -17,7 +17,11 @@ def test_anchor_and_history(world: World) -> None:
         anchors.anchor(10, h("root-10"))
         logged = events(anchors, "Anchored")[0]
         assert (logged.inst, logged.size, logged.root, logged.index, logged.account) == (
-            world.a.id, 10, h("root-10"), 0, world.a.anchorer.address
+            world.a.id,
+            10,
+            h("root-10"),
+            0,
+            world.a.anchorer.address,
         )
         boa.env.time_travel(seconds=60)
         anchors.anchor(25, h("root-25"))
@@ -40,7 +44,11 @@ def test_cosign(world: World) -> None:
         anchors.cosign(world.a.id, 10, h("root-10"))
         logged = events(anchors, "Cosigned")[0]
         assert (logged.inst, logged.size, logged.root, logged.cosigner, logged.account) == (
-            world.a.id, 10, h("root-10"), world.b.id, world.b.anchorer.address
+            world.a.id,
+            10,
+            h("root-10"),
+            world.b.id,
+            world.b.anchorer.address,
         )
     with as_(world.c.anchorer):
         anchors.cosign(world.a.id, 10, h("root-10"))

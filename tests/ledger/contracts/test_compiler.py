@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import boa
 import pytest
@@ -48,8 +49,17 @@ def test_wrong_vyper_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None
     import vyper
 
     monkeypatch.setattr(vyper, "__version__", "0.4.2")
-    with pytest.raises(compiler.CompilerVersionError, match="0.4.2"):
-        compiler.compile_contract.__wrapped__("AuditAnchors")
+    with pytest.raises(compiler.CompilerVersionError, match=r"0\.4\.2"):
+        compiler._compile("AuditAnchors")
+
+
+def test_compilations_are_cached_on_disk_by_content(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIOBANK_CONTRACT_CACHE", str(tmp_path))
+    fresh = compiler.compile_contract.__wrapped__("AuditAnchors")
+    (cached_file,) = tmp_path.glob("AuditAnchors-*.json")
+    assert compiler.compile_contract.__wrapped__("AuditAnchors") == fresh  # read back, equal
+    cached_file.write_text("{not json")  # a damaged cache entry is recompiled, not trusted
+    assert compiler.compile_contract.__wrapped__("AuditAnchors") == fresh
 
 
 def test_role_flags_match_keys_module() -> None:

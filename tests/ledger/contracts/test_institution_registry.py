@@ -54,7 +54,13 @@ def test_add_institution(world: World) -> None:
     added = events(reg, "InstitutionAdded")[0]
     assert (added.inst, added.code, added.admin) == (inst_id("CN-GZ-D"), "CN-GZ-D", admin)
     info = reg.institutions(inst_id("CN-GZ-D"))
-    assert (info.code, info.admin, info.pending_admin, info.active, info.registered) == ("CN-GZ-D", admin, ZERO, True, True)
+    assert (info.code, info.admin, info.pending_admin, info.active, info.registered) == (
+        "CN-GZ-D",
+        admin,
+        ZERO,
+        True,
+        True,
+    )
     assert reg.institution_count() == count + 1
     assert reg.institution_at(count) == inst_id("CN-GZ-D")
     assert reg.is_active(inst_id("CN-GZ-D")) and reg.is_registered(inst_id("CN-GZ-D"))
@@ -343,7 +349,9 @@ def test_grant_refused_while_suspended(world: World) -> None:
 
 
 @pytest.mark.parametrize("call", ["grant_role", "revoke_role"])
-@pytest.mark.parametrize("roles", [0, int(Role.INSTITUTION_ADMIN), 32, 33, int(Role.INSTITUTION_ADMIN | Role.RESEARCHER)])
+@pytest.mark.parametrize(
+    "roles", [0, int(Role.INSTITUTION_ADMIN), 32, 33, int(Role.INSTITUTION_ADMIN | Role.RESEARCHER)]
+)
 def test_bad_role_flags_refused(world: World, call: str, roles: int) -> None:
     with as_(world.a.admin), boa.reverts("bad roles"):
         getattr(world.registry, call)(world.a.id, world.a.researcher.address, roles)
