@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := src/biobank/web/static/vendor
+# anvil (an Ethereum dev node) for the JSON-RPC chain tests, from npm; .ci/run installs the same
+ANVIL_VERSION := 1.7.1
+ANVIL := .ci/tools/node_modules/.bin/anvil
 
-.PHONY: install assets demo serve test test-sqlite test-postgres lint typecheck bench clean
+.PHONY: install assets tools demo serve test test-sqlite test-postgres lint typecheck bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,16 +28,21 @@ $(VENDOR)/.installed: package.json package-lock.json
 
 assets: $(VENDOR)/.installed  ## Install htmx, Pico and Chart.js from npm into the static folder
 
+$(ANVIL):
+	npm install --prefix .ci/tools --no-save --no-audit --no-fund --loglevel=error @foundry-rs/anvil@$(ANVIL_VERSION)
+
+tools: $(ANVIL)  ## Install anvil (npm) for the chain tests
+
 demo: install  ## Load a synthetic demo consortium and serve it at http://127.0.0.1:8000
 	$(BIN)/biobank demo
 
 serve: install
 	$(BIN)/biobank serve
 
-test: install  ## Run the whole suite on SQLite (and on PostgreSQL when BIOBANK_TEST_POSTGRES=1)
+test: install tools  ## Run the whole suite on SQLite (and on PostgreSQL when BIOBANK_TEST_POSTGRES=1)
 	$(BIN)/pytest
 
-test-postgres: install
+test-postgres: install tools
 	BIOBANK_TEST_POSTGRES=1 $(BIN)/pytest
 
 lint: install
