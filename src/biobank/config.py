@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     ledger_embedded_chain_id: int = 20387
     # Address of the InstitutionRegistry to join (JSON-RPC); the other contracts are read from it.
     ledger_registry: str | None = None
+    # JSON-RPC: how long to wait for a node's answer or a transaction's inclusion.
+    ledger_rpc_timeout_seconds: float = Field(default=30.0, gt=0)
     # Publisher: poll interval; retry backoff doubles from 2 s up to this cap.
     ledger_publish_seconds: float = Field(default=1.0, gt=0)
     ledger_retry_max_seconds: float = Field(default=60.0, gt=0)

@@ -50,9 +50,9 @@ def free_port() -> int:
 def rpc_answers(url: str) -> bool:
     """Whether a JSON-RPC node answers eth_chainId at `url`."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})  # noqa: S310 - http URL we built
     try:
-        with urllib.request.urlopen(request, timeout=1) as response:
+        with urllib.request.urlopen(request, timeout=1) as response:  # noqa: S310
             return "result" in json.loads(response.read())
     except OSError:
         return False
@@ -61,12 +61,29 @@ def rpc_answers(url: str) -> bool:
 class AnvilNode:
     """A running anvil process (zero base fee and gas price: the consortium chain's free gas)."""
 
-    def __init__(self, binary: str, chain_id: int = ANVIL_CHAIN_ID, port: int | None = None) -> None:
+    def __init__(
+        self, binary: str, chain_id: int = ANVIL_CHAIN_ID, port: int | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.port = port or free_port()
         self.chain_id = chain_id
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [binary, "--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(chain_id),
-                "--base-fee", "0", "--gas-price", "0", "--hardfork", "prague", "--silent"]
+        args = [
+            binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(chain_id),
+            "--base-fee",
+            "0",
+            "--gas-price",
+            "0",
+            "--hardfork",
+            "prague",
+            "--silent",
+            *extra_args,
+        ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while not rpc_answers(self.url):
@@ -91,14 +108,14 @@ class AnvilNode:
             self.process.stderr.close()
 
 
-def start_anvil(chain_id: int = ANVIL_CHAIN_ID) -> AnvilNode:
+def start_anvil(chain_id: int = ANVIL_CHAIN_ID, extra_args: tuple[str, ...] = ()) -> AnvilNode:
     """Start an anvil node, or fail (skip with BIOBANK_SKIP_ANVIL=1) when it is not installed."""
     binary = anvil_binary()
     if binary is None:
         if os.environ.get("BIOBANK_SKIP_ANVIL") == "1":
             pytest.skip("BIOBANK_SKIP_ANVIL=1: JSON-RPC chain tests skipped")
         pytest.fail(INSTALL_HINT, pytrace=False)
-    return AnvilNode(binary, chain_id)
+    return AnvilNode(binary, chain_id, extra_args=extra_args)
 
 
 @pytest.fixture(scope="session")

@@ -25,11 +25,14 @@ def _sessions() -> Any:
 
 def _open(deploy_if_missing: bool | None = None) -> Any:
     from biobank.kit.errors import BiobankError
-    from biobank.ledger.client import ChainUnavailable
+    from biobank.ledger.client import ChainLocked, ChainUnavailable
     from biobank.ledger.service import open_ledger
 
     try:
         return open_ledger(get_settings(), _sessions(), deploy_if_missing=deploy_if_missing)
+    except ChainLocked:
+        _fail("the embedded chain is open in another process (a running `biobank serve`?): stop it first, "
+              "or see the server's /ledger page", 2)
     except ChainUnavailable as exc:
         _fail(f"the chain is not reachable: {exc}", 2)
     except BiobankError as exc:

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 if TYPE_CHECKING:
     from biobank.config import Settings
@@ -88,7 +90,10 @@ class ChainLocked(ChainError):
 class ChainClient(Protocol):
     """What the ledger needs from a chain."""
 
-    chain_id: int
+    @property
+    def chain_id(self) -> int:
+        """The chain id transactions are signed for."""
+        ...
 
     def block_number(self) -> int:
         """The number of the latest block."""
@@ -131,7 +136,9 @@ class ChainClient(Protocol):
         ...
 
 
-def transact(client: ChainClient, account: LocalAccount, to: str | None, data: bytes, gas: int | None = None) -> Receipt:
+def transact(
+    client: ChainClient, account: LocalAccount, to: str | None, data: bytes, gas: int | None = None
+) -> Receipt:
     """Sign with the account's next nonce and send; returns the receipt (raises Reverted)."""
     signed = client.sign(account, to, data, client.nonce(account.address), gas)
     return client.send_raw(signed.raw)
@@ -165,14 +172,12 @@ def tx_hash_of(raw: bytes) -> bytes:
     return keccak(raw)
 
 
-def checksum(address: str | bytes) -> str:
+def checksum(address: str | bytes) -> ChecksumAddress:
     """A checksummed address from hex or 20 bytes."""
-    return str(to_checksum_address(address))
+    return to_checksum_address(address)
 
 
-def sign_zero_fee(
-    account: LocalAccount, chain_id: int, to: str | None, data: bytes, nonce: int, gas: int
-) -> SignedTx:
+def sign_zero_fee(account: LocalAccount, chain_id: int, to: str | None, data: bytes, nonce: int, gas: int) -> SignedTx:
     """An EIP-1559 transaction with zero fees, signed locally."""
     tx: dict[str, Any] = {
         "type": 2,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from eth_utils.abi import collapse_if_tuple
+from eth_utils.crypto import keccak
 
 from biobank.ledger.client import ChainClient, LogEntry, Receipt, checksum, transact
 
@@ -92,7 +92,9 @@ class Contract:
         if arg_count is not None:
             matching = [e for e in entries if len(e.get("inputs", [])) == arg_count]
             if not matching:
-                raise TypeError(f"{fn}() takes {[len(e.get('inputs', [])) for e in entries]} arguments, not {arg_count}")
+                raise TypeError(
+                    f"{fn}() takes {[len(e.get('inputs', [])) for e in entries]} arguments, not {arg_count}"
+                )
             return matching[0]
         return entries[0]
 

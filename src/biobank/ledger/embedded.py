@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from sqlite3 import Connection
-from typing import Any
+from typing import Any, cast
 
 from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI
 from eth.chains.base import MiningChain
@@ -29,7 +29,10 @@ from eth.exceptions import HeaderNotFound, Revert
 from eth.vm.forks.prague import PragueVM
 from eth.vm.spoof import SpoofTransaction
 from eth_account.signers.local import LocalAccount
-from eth_utils import ValidationError, keccak, to_canonical_address
+from eth_typing import Address, BlockNumber
+from eth_utils.address import to_canonical_address
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
 
 from biobank.ledger.client import (
     TX_GAS_CAP,
@@ -63,7 +66,7 @@ CREATE INDEX IF NOT EXISTS logs_by_address ON logs (address, block);
 
 
 def _chain_class(chain_id: int) -> type[MiningChain]:
-    return MiningChain.configure(  # type: ignore[no-any-return]
+    return MiningChain.configure(
         __name__=f"BiobankChain{chain_id}", vm_configuration=((0, VM_CLASS),), chain_id=chain_id
     )
 
@@ -135,7 +138,7 @@ class EmbeddedChain:
 
     # --- opening ------------------------------------------------------------------------------
     def _create_genesis(self) -> MiningChain:
-        genesis = {
+        genesis: dict[str, Any] = {
             "coinbase": ZERO_ADDRESS,
             "difficulty": 0,
             "gas_limit": BLOCK_GAS_LIMIT,
@@ -144,7 +147,7 @@ class EmbeddedChain:
             "nonce": b"\x00" * 8,
             "base_fee_per_gas": 0,
         }
-        chain = self._chain_class.from_genesis(AtomicDB(self._kv), genesis, {})
+        chain = cast(MiningChain, self._chain_class.from_genesis(AtomicDB(self._kv), genesis, {}))
 
         def meta(conn: Connection) -> None:
             conn.executemany(
@@ -195,7 +198,7 @@ class EmbeddedChain:
             if number is None:
                 return self._chain.get_canonical_head()
             try:
-                return self._chain.get_canonical_block_header_by_number(number)
+                return self._chain.get_canonical_block_header_by_number(BlockNumber(number))
             except HeaderNotFound:
                 raise ValueError(f"no block {number}") from None
 
@@ -214,11 +217,12 @@ class EmbeddedChain:
                 nonce=state.get_nonce(origin),
                 gas_price=0,
                 gas=gas,
-                to=to_canonical_address(to) if to else b"",
+                to=to_canonical_address(to) if to else Address(b""),
                 value=0,
                 data=bytes(data),
             )
-            return state.costless_execute_transaction(SpoofTransaction(unsigned, from_=origin))
+            spoofed = cast(SignedTransactionAPI, SpoofTransaction(unsigned, from_=origin))
+            return state.costless_execute_transaction(spoofed)
 
     def call(self, to: str, data: bytes, sender: str | None = None) -> bytes:
         """Execute a read-only call; raises Reverted with the contract's reason."""

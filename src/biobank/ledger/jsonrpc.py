@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import requests
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -84,7 +84,7 @@ class JsonRpcChain:
             return fn()
 
     @property
-    def chain_id(self) -> int:  # type: ignore[override]
+    def chain_id(self) -> int:
         """The node's chain id (asked once; the node may be down when the client is opened)."""
         if self._chain_id is None:
             self._chain_id = int(self._rpc(lambda: self.w3.eth.chain_id))
@@ -115,7 +115,12 @@ class JsonRpcChain:
 
     def estimate_gas(self, sender: str, to: str | None, data: bytes) -> int:
         """The node's estimate (eth_estimateGas), capped like the embedded chain."""
-        tx: dict[str, Any] = {"from": checksum(sender), "data": bytes(data), "maxFeePerGas": 0, "maxPriorityFeePerGas": 0}
+        tx: dict[str, Any] = {
+            "from": checksum(sender),
+            "data": bytes(data),
+            "maxFeePerGas": 0,
+            "maxPriorityFeePerGas": 0,
+        }
         if to is not None:
             tx["to"] = checksum(to)
         return min(int(self._rpc(lambda: self.w3.eth.estimate_gas(tx))), TX_GAS_CAP)  # type: ignore[arg-type]
@@ -184,7 +189,7 @@ class JsonRpcChain:
             status=int(raw["status"]),
             gas_used=int(raw["gasUsed"]),
             logs=tuple(_log(entry) for entry in raw["logs"]),
-            contract_address=checksum(raw["contractAddress"]) if raw.get("contractAddress") else None,
+            contract_address=checksum(created) if (created := raw.get("contractAddress")) else None,
         )
 
     def logs(self, addresses: Sequence[str], from_block: int, to_block: int | None = None) -> list[LogEntry]:

@@ -75,5 +75,7 @@ class Compiled:
 @cache
 def counter() -> Compiled:
     """The compiled test contract."""
-    out = vyper.compiler.compile_code(SOURCE, output_formats=["abi", "bytecode"], settings=Settings(evm_version="cancun"))
+    out = vyper.compiler.compile_code(
+        SOURCE, output_formats=["abi", "bytecode"], settings=Settings(evm_version="cancun")
+    )
     return Compiled(abi=out["abi"], bytecode=bytes.fromhex(out["bytecode"].removeprefix("0x")))

@@ -1,9 +1,16 @@
 """Child process of the crash test: mines `bump(1)` blocks on an embedded chain until killed,
-printing each acknowledged block number. Usage: python -m tests.ledger.chain.crash_child PATH [ADDRESS]"""
+printing each acknowledged block number. Usage: python -m tests.ledger.chain.crash_child PATH [ADDRESS]
+
+With CRASH_IN_COMMIT_OF_BLOCK=N it SIGKILLs itself inside block N's SQLite transaction, after the
+state, header and head keys were written and before COMMIT: the worst moment for a crash."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from eth_account import Account
@@ -25,8 +32,13 @@ def main() -> None:
     if len(sys.argv) > 2:
         address = sys.argv[2]
     else:
-        address, _ = deploy(chain, ACCOUNT, Contract(compiled.abi).encode_constructor(compiled.bytecode, 0, ACCOUNT.address))
+        address, _ = deploy(
+            chain, ACCOUNT, Contract(compiled.abi).encode_constructor(compiled.bytecode, 0, ACCOUNT.address)
+        )
     print(f"address {address}", flush=True)
+    crash_at = int(os.environ.get("CRASH_IN_COMMIT_OF_BLOCK", "0"))
+    if crash_at:
+        _crash_inside_commit(chain, crash_at)
     handle = ContractHandle(chain, compiled.abi, address)
     data = handle.contract.encode("bump", 1)
     while True:
@@ -34,6 +46,22 @@ def main() -> None:
         signed = chain.sign(ACCOUNT, address, data, chain.nonce(ACCOUNT.address), gas=200_000)
         receipt = chain.send_raw(signed.raw)
         print(f"block {receipt.block_number}", flush=True)
+
+
+def _crash_inside_commit(chain: EmbeddedChain, block: int) -> None:
+    kv = chain._kv
+    commit = kv.commit
+
+    def crashing_commit(extra: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        def then_die(conn: sqlite3.Connection) -> None:
+            if extra is not None:
+                extra(conn)
+            if chain.header().block_number == block:  # the buffered (uncommitted) head
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        commit(then_die)
+
+    kv.commit = crashing_commit  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def test_a_stale_nonce_is_rejected(chain: ChainClient, account: LocalAccount) ->
     handle = _deploy(chain, account)
     handle.transact(account, "bump", 1)
     stale = chain.sign(account, handle.address, handle.contract.encode("bump", 2), 1, gas=100_000)
-    with pytest.raises(TxRejected, match="(?i)nonce"):
+    with pytest.raises(TxRejected, match=r"(?i)nonce"):
         chain.send_raw(stale.raw)
     assert handle.call("count") == 6
 

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _deploy(chain: EmbeddedChain, account: LocalAccount, start: int = 0) -> ContractHandle:
     compiled = counter()
-    address, _ = deploy(chain, account, Contract(compiled.abi).encode_constructor(compiled.bytecode, start, account.address))
+    address, _ = deploy(
+        chain, account, Contract(compiled.abi).encode_constructor(compiled.bytecode, start, account.address)
+    )
     return ContractHandle(chain, compiled.abi, address)
 
 
@@ -68,7 +70,7 @@ def test_a_rejected_transaction_leaves_nothing_behind(embedded_chain: EmbeddedCh
     with pytest.raises(TxRejected):
         embedded_chain.send_raw(wrong_chain.raw)
     too_high = sign_zero_fee(account, EMBEDDED_CHAIN_ID, handle.address, handle.contract.encode("bump", 1), 9, 100_000)
-    with pytest.raises(TxRejected, match="(?i)nonce"):
+    with pytest.raises(TxRejected, match=r"(?i)nonce"):
         embedded_chain.send_raw(too_high.raw)
     with pytest.raises(TxRejected, match="not a valid signed transaction"):
         embedded_chain.send_raw(b"\x02garbage")
@@ -204,10 +206,16 @@ def test_open_client_chooses_by_ledger_url(tmp_path: Path, anvil: str) -> None:
 # --- crash safety ---------------------------------------------------------------------------------
 
 
+def _child(path: Path, address: str | None, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "tests.ledger.chain.crash_child", str(path)] + ([address] if address else [])
+    return subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+
+
 def _run_child_until_killed(path: Path, address: str | None, min_blocks: int, rng: random.Random) -> tuple[str, int]:
     """Start the miner, let it acknowledge `min_blocks` blocks plus a random moment, SIGKILL it."""
-    args = [sys.executable, "-m", "tests.ledger.chain.crash_child", str(path)] + ([address] if address else [])
-    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = _child(path, address)
     assert child.stdout is not None
     acknowledged = 0
     try:
@@ -275,3 +283,16 @@ def test_sigkill_while_mining_leaves_a_consistent_chain(tmp_path: Path) -> None:
     for _ in range(2):  # kill the same file again, at other moments
         _, acknowledged = _run_child_until_killed(path, address, min_blocks=3, rng=rng)
         _assert_consistent(path, address, acknowledged)
+
+
+def test_sigkill_inside_the_block_transaction_keeps_the_previous_block(tmp_path: Path) -> None:
+    path = tmp_path / "chain.sqlite3"
+    address, acknowledged = _run_child_until_killed(path, None, min_blocks=3, rng=random.Random(1))
+    head = _assert_consistent(path, address, acknowledged)
+    target = head + 4
+    child = _child(path, address, {"CRASH_IN_COMMIT_OF_BLOCK": str(target)})
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == -signal.SIGKILL, err
+    blocks = [int(line.split()[1]) for line in out.splitlines() if line.startswith("block")]
+    assert blocks[-1] == target - 1
+    assert _assert_consistent(path, address, target - 1) == target  # block `target` never happened
