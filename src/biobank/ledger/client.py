@@ -206,6 +206,6 @@ def open_client(settings: Settings) -> ChainClient:
     if url.startswith(("http://", "https://")):
         from biobank.ledger.jsonrpc import JsonRpcChain
 
-        timeout = float(getattr(settings, "ledger_rpc_timeout_seconds", 30.0))
+        timeout = settings.ledger_rpc_timeout_seconds
         return JsonRpcChain(url, timeout=timeout)
     raise ValueError(f"ledger_url must be 'embedded' or an http(s) URL, not {url!r}")

@@ -50,7 +50,8 @@ def two_nodes(tmp_path: Path, template_database: str, anvil: str) -> Iterator[tu
     settings_a, sessions_a = _node(tmp_path, template_database, "CN-SH-H01", anvil, None)
     ledger_a = open_ledger(settings_a, sessions_a, deploy_if_missing=True)
     try:
-        yield ledger_a, *_node(tmp_path, template_database, "CN-BJ-H02", anvil, ledger_a.addresses["InstitutionRegistry"])
+        registry = ledger_a.addresses["InstitutionRegistry"]
+        yield ledger_a, *_node(tmp_path, template_database, "CN-BJ-H02", anvil, registry)
     finally:
         ledger_a.close()
 
