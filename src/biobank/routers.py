@@ -35,6 +35,8 @@ ROUTER_MODULES = (
     "biobank.interop.routes",
     "biobank.interop.fhir_routes",
     "biobank.interop.beacon_routes",
+    "biobank.access.fulfilment_routes",
+    "biobank.access.fulfilment_web",
     "biobank.ledger.routes",
     "biobank.ledger.web",
     "biobank.access.routes",

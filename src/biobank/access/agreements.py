@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,7 @@ class WrongPassword(Invalid):
 def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
-        autoescape=False,  # plain text terms, never HTML
+        autoescape=False,  # noqa: S701 - plain-text terms, never rendered as HTML
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=False,
@@ -139,6 +139,12 @@ def generate(session: Session, principal: Principal, request: AccessRequest, dat
     """Generate the agreement with one provider institution from its template; the text is frozen here."""
     provider = _provider(session, request, principal, data.provider)
     common.require_status(request, common.FULFILLING, "generate an agreement")
+    for existing in common.agreements_of(session, request):
+        if existing.provider_institution == provider.code:
+            raise Conflict(
+                f"agreement {existing.public_id} with {provider.code} exists ({existing.status})",
+                name="AgreementExists",
+            )
     ready = [t for t in provider.tracks if t.state in common.READY_PROVIDER_STATES]
     if not ready:
         states = ", ".join(sorted({str(t.state) for t in provider.tracks}))

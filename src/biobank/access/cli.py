@@ -11,6 +11,11 @@ import typer
 app = typer.Typer(help="Access requests: reminders and escalations.", no_args_is_help=True)
 
 
+@app.callback()
+def access() -> None:
+    """Access requests: reminders and escalations."""
+
+
 @app.command("remind")
 def remind(
     now: Annotated[

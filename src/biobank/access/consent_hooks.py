@@ -143,7 +143,10 @@ def on_withdrawal(session: Session, actor: Principal, info: WithdrawnSpecimens) 
         )
     )
     grants = (
-        {g.id: g for g in session.scalars(select(AccessDataGrant).where(AccessDataGrant.id.in_({i.grant_id for i in items})))}
+        {
+            g.id: g
+            for g in session.scalars(select(AccessDataGrant).where(AccessDataGrant.id.in_({i.grant_id for i in items})))
+        }
         if items
         else {}
     )
@@ -164,7 +167,13 @@ def on_withdrawal(session: Session, actor: Principal, info: WithdrawnSpecimens) 
     for r in reservations:
         biobank_of.setdefault(r.request_id, r.biobank_id)
         if r.status == ReservationStatus.ACTIVE:
-            release_one(session, node, r, f"consent withdrawn ({info.withdrawal})", request_public_id=request_public[r.request_id])
+            release_one(
+                session,
+                node,
+                r,
+                f"consent withdrawn ({info.withdrawal})",
+                request_public_id=request_public[r.request_id],
+            )
             touched[r.request_id]["released"] += 1
             agreement_ids.add(r.agreement_id)
         else:
@@ -218,7 +227,12 @@ def recipients(session: Session, specimen_ids: list[int]) -> dict[int, str]:
     if not specimen_ids:
         return {}
     stmt = (
-        select(AccessReservation.specimen_id, AccessRequest.public_id, AccessRequest.requester_institution, AccessShipment.public_id)
+        select(
+            AccessReservation.specimen_id,
+            AccessRequest.public_id,
+            AccessRequest.requester_institution,
+            AccessShipment.public_id,
+        )
         .join(AccessRequest, AccessRequest.id == AccessReservation.request_id)
         .join(AccessShipment, AccessShipment.id == AccessReservation.shipment_id)
         .where(AccessReservation.specimen_id.in_(specimen_ids), AccessReservation.status == ReservationStatus.SHIPPED)

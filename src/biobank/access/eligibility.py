@@ -59,7 +59,10 @@ def _scope(items: Sequence[AccessRequestItem]) -> Any:
         )
     if not parts:
         return None
-    return (union(*parts) if len(parts) > 1 else parts[0]).subquery("requested")
+    if len(parts) == 1:
+        return parts[0]
+    # consent_scope() gives subqueries; their union de-duplicates a specimen named twice
+    return union(*[select(*part.c) for part in parts]).subquery("requested")
 
 
 def counts_by_biobank(

@@ -23,12 +23,9 @@ def agreement_reads(session: Session, rows: list[Any]) -> list[AgreementRead]:
     from biobank.institutions import service as institutions
 
     codes = institutions.biobank_codes(session, sorted({b for a in rows for b in a.biobank_ids or []}))
-    request_ids = {a.request_id for a in rows}
     public = {}
-    for rid in request_ids:
-        from biobank.access.models import AccessRequest as _R
-
-        req = session.get(_R, rid)
+    for rid in {a.request_id for a in rows}:
+        req = session.get(AccessRequest, rid)
         public[rid] = req.public_id if req else ""
     return [
         AgreementRead.model_validate(
@@ -114,7 +111,8 @@ def context(session: Session, principal: Principal, access_request: AccessReques
         todo = [
             s.value
             for s in sides
-            if (s.value == "requester" and not a.requester_signature) or (s.value == "provider" and not a.provider_signature)
+            if (s.value == "requester" and not a.requester_signature)
+            or (s.value == "provider" and not a.provider_signature)
         ]
         if todo:
             sign_as[a.public_id] = sorted(todo)

@@ -267,9 +267,7 @@ def list_for(session: Session, principal: Principal, request: AccessRequest) -> 
     return reads(session, request, rows)
 
 
-def export_csv(
-    session: Session, principal: Principal, request: AccessRequest, public_id: str
-) -> tuple[str, str]:
+def export_csv(session: Session, principal: Principal, request: AccessRequest, public_id: str) -> tuple[str, str]:
     """The requester's pseudonymised CSV of a grant's specimens (project pseudonyms, no donor identifiers)."""
     from biobank.donors import service as donors
     from biobank.institutions import service as institutions

@@ -52,7 +52,11 @@ def expected_chain_facts(session: Session, settings: Settings) -> list[dict[str,
             )
         if agreement.status == AgreementStatus.REVOKED and agreement.revoke_hash:
             facts.append(
-                {"kind": "request.revoke", "payload": revoke_payload(request, agreement), "label": f"revocation {label}"}
+                {
+                    "kind": "request.revoke",
+                    "payload": revoke_payload(request, agreement),
+                    "label": f"revocation {label}",
+                }
             )
     for shipment in session.scalars(select(AccessShipment).order_by(AccessShipment.id)):
         agreement = agreements[shipment.agreement_id]

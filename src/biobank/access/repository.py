@@ -35,7 +35,7 @@ def _provider_of(biobank_ids: Sequence[int]) -> Any:
     )
 
 
-def visible(principal: Principal, *, reviewer: bool) -> Select[tuple[AccessRequest]]:
+def visible(principal: Principal, *, reviewer: bool) -> Select[AccessRequest]:
     """Requests the principal may see: their own, submitted ones of their biobanks, all submitted for reviewers.
 
     Drafts are the requester's alone (and node admins').
@@ -53,14 +53,14 @@ def visible(principal: Principal, *, reviewer: bool) -> Select[tuple[AccessReque
 
 
 def filtered(
-    stmt: Select[tuple[AccessRequest]],
+    stmt: Select[AccessRequest],
     principal: Principal,
     *,
     status: str | None = None,
     role: str | None = None,
     biobank_id: int | None = None,
     reviewer: bool = False,
-) -> Select[tuple[AccessRequest]]:
+) -> Select[AccessRequest]:
     """Narrow a visible statement: by status, by the caller's role in it (mine, provider, ethics), by biobank."""
     if status:
         stmt = stmt.where(AccessRequest.status == status)
@@ -80,7 +80,7 @@ def filtered(
     return stmt
 
 
-def by_public_id(session: Session, stmt: Select[tuple[AccessRequest]], public_id: str) -> AccessRequest | None:
+def by_public_id(session: Session, stmt: Select[AccessRequest], public_id: str) -> AccessRequest | None:
     """One request of a visible statement."""
     return session.scalars(stmt.where(AccessRequest.public_id == public_id)).first()
 

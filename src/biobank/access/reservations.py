@@ -295,8 +295,8 @@ def candidates(session: Session, request: AccessRequest, biobank_id: int, limit:
 
 def pick_list_rows(session: Session, reservations: list[AccessReservation]) -> list[dict[str, str]]:
     """What a technician needs to pick each reserved specimen: where it is and its barcode. No donor data."""
-    from biobank.storage import service as storage
     from biobank.specimens import service as specimens
+    from biobank.storage import service as storage
 
     by_id = specimens.by_ids(session, sorted({r.specimen_id for r in reservations}))
     boxes = storage.boxes_by_ids(session, sorted({s.box_id for s in by_id.values() if s.box_id}))
@@ -350,7 +350,7 @@ def _pick_list_pdf(request_id: str, biobank: str, rows: list[dict[str, str]], at
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=0)
     canvas.setTitle(f"Pick list {request_id} {biobank}")
-    width, height = A4
+    _width, height = A4
     columns = [("#", 10), ("Box", 62), ("Pos.", 14), ("Barcode", 58), ("Material", 24), ("Qty", 16)]
 
     def header(page: int) -> float:
@@ -358,7 +358,9 @@ def _pick_list_pdf(request_id: str, biobank: str, rows: list[dict[str, str]], at
         canvas.drawString(15 * mm, height - 18 * mm, f"Pick list — access request {request_id}")
         canvas.setFont("Helvetica", 9)
         canvas.drawString(
-            15 * mm, height - 24 * mm, f"Biobank {biobank} · {len(rows)} specimens · {at:%Y-%m-%d %H:%M} UTC · p. {page}"
+            15 * mm,
+            height - 24 * mm,
+            f"Biobank {biobank} · {len(rows)} specimens · {at:%Y-%m-%d %H:%M} UTC · p. {page}",
         )
         y = height - 33 * mm
         x = 15 * mm
@@ -366,7 +368,7 @@ def _pick_list_pdf(request_id: str, biobank: str, rows: list[dict[str, str]], at
         for title, w in columns:
             canvas.drawString(x, y, title)
             x += w * mm
-        return y - 4 * mm
+        return float(y - 4 * mm)
 
     page = 1
     y = header(page)

@@ -96,8 +96,7 @@ def return_results(
 def of_request(session: Session, request: AccessRequest) -> list[ResultRead]:
     """Every result returned for a request, oldest first."""
     returns = {
-        r.id: r
-        for r in session.scalars(select(AccessResultReturn).where(AccessResultReturn.request_id == request.id))
+        r.id: r for r in session.scalars(select(AccessResultReturn).where(AccessResultReturn.request_id == request.id))
     }
     rows = session.scalars(select(AccessResult).where(AccessResult.request_id == request.id).order_by(AccessResult.id))
     return [
@@ -156,5 +155,7 @@ def close(session: Session, principal: Principal, request: AccessRequest) -> Acc
     common.mark_closed(request)
     session.flush()
     enqueue(session, "request.close", {"request": request.chain_id}, dedupe_key=f"request.close:{request.public_id}")
-    audit.record(session, principal, "access.request.close", "access_request", [request.public_id], purpose=request.public_id)
+    audit.record(
+        session, principal, "access.request.close", "access_request", [request.public_id], purpose=request.public_id
+    )
     return request

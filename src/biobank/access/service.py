@@ -91,9 +91,9 @@ def _resolve_items(session: Session, items: Sequence[ItemIn]) -> list[_Line]:
     found: dict[str, Any] = {}
     if wanted:
         for biobank in institutions.list_biobanks(session):
-            for ref, specimen in specimens.by_refs_in_biobank(session, biobank.id, wanted).items():
-                if specimen.public_id == ref:  # public ids only: barcodes are a biobank's internal labels
-                    found[ref] = specimen
+            for ref, row in specimens.by_refs_in_biobank(session, biobank.id, wanted).items():
+                if row.public_id == ref:  # public ids only: barcodes are a biobank's internal labels
+                    found[ref] = row
     lines: list[_Line] = []
     seen_specimens: set[str] = set()
     for n, item in enumerate(items):
@@ -130,7 +130,7 @@ def _resolve_items(session: Session, items: Sequence[ItemIn]) -> list[_Line]:
                     f"the collection offers no {item.data_category.value} data",
                     item.data_category.value,
                 )
-        specimen = None
+        specimen: Any = None
         if item.kind == ItemKind.SPECIMEN:
             if not item.specimen:
                 bad("specimen", "a specimen line names the specimen's public id")
@@ -165,12 +165,12 @@ def _resolve_items(session: Session, items: Sequence[ItemIn]) -> list[_Line]:
             )
         else:
             assert collection is not None
-            ref = {"kind": str(item.kind), "collection": collection.public_id}
+            line_ref: dict[str, Any] = {"kind": str(item.kind), "collection": collection.public_id}
             if item.sample_type:
-                ref["sample_type"] = item.sample_type.value
+                line_ref["sample_type"] = item.sample_type.value
             if item.data_category:
-                ref["data_category"] = item.data_category.value
-            lines.append(_Line(collection.biobank_id, collection.id, None, ref))
+                line_ref["data_category"] = item.data_category.value
+            lines.append(_Line(collection.biobank_id, collection.id, None, line_ref))
     if errors:
         raise Invalid(errors)
     return lines

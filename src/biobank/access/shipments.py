@@ -76,9 +76,7 @@ def dispatch(session: Session, principal: Principal, request: AccessRequest, dat
     reservations = list(
         session.scalars(
             select(AccessReservation)
-            .where(
-                AccessReservation.agreement_id == agreement.id, AccessReservation.status == ReservationStatus.ACTIVE
-            )
+            .where(AccessReservation.agreement_id == agreement.id, AccessReservation.status == ReservationStatus.ACTIVE)
             .order_by(AccessReservation.id)
         )
     )
@@ -126,7 +124,12 @@ def dispatch(session: Session, principal: Principal, request: AccessRequest, dat
         r.status = ReservationStatus.SHIPPED
         r.shipment_id = shipment.id
     session.flush()
-    enqueue(session, "request.dispatch", dispatch_payload(request, agreement, shipment), dedupe_key=f"request.dispatch:{public_id}")
+    enqueue(
+        session,
+        "request.dispatch",
+        dispatch_payload(request, agreement, shipment),
+        dedupe_key=f"request.dispatch:{public_id}",
+    )
     audit.record(
         session,
         principal,

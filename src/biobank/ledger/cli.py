@@ -115,7 +115,7 @@ def admit(
     admin: Annotated[str, typer.Argument(help="its institution-admin account (from `biobank ledger accounts`)")],
 ) -> None:
     """As consortium admin: admit an institution with its admin account."""
-    from eth_utils import is_address
+    from eth_utils.address import is_address
 
     from biobank.ledger.service import admit_institution
 

@@ -33,7 +33,7 @@ def _s(value: Any) -> str:
 
 
 def _addr(value: Any) -> str:
-    from eth_utils import to_checksum_address
+    from eth_utils.address import to_checksum_address
 
     return str(to_checksum_address(str(value)))
 

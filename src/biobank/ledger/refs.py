@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from biobank.config import Settings
 from biobank.kit.crypto import derive_key

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,7 +102,7 @@ def addresses_from_registry(client: ChainClient, registry_address: str) -> dict[
     """The sibling contracts' addresses recorded in the registry by the consortium admin."""
     compiled = compile_all()
     registry = ContractHandle(client, compiled[REGISTRY].abi, to_checksum_address(registry_address))
-    out = {REGISTRY: to_checksum_address(registry_address)}
+    out: dict[str, str] = {REGISTRY: to_checksum_address(registry_address)}
     for name in CONTRACT_NAMES:
         if name == REGISTRY:
             continue

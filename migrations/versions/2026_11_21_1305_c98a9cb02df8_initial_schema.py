@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 425702774fc0
+Revision ID: c98a9cb02df8
 Revises:
-Create Date: 2026-11-21 13:02:55.751087
+Create Date: 2026-11-21 13:05:54.502628
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import biobank.kit.db
 
 
-revision: str = "425702774fc0"
+revision: str = "c98a9cb02df8"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
