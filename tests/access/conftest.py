@@ -36,14 +36,11 @@ class AccessWorld:
 def aw(db: Session, world: World, client: TestClient) -> AccessWorld:
     researcher = make_researcher(db, "researcher")
     reviewer = make_reviewer(db, "ethics")
-    db.commit()
+    requester = Persona("researcher", make_token(db, researcher), client)
+    ethics = Persona("ethics", make_token(db, reviewer), client)
     users = {u.username: u for u in db.scalars(select(User))}
-    return AccessWorld(
-        world=world,
-        requester=Persona("researcher", make_token(db, researcher), client),
-        reviewer=Persona("ethics", make_token(db, reviewer), client),
-        users=users,
-    )
+    db.commit()
+    return AccessWorld(world=world, requester=requester, reviewer=ethics, users=users)
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Plain factories for access tests (also used by tests/access/fulfilment): requests through the services.
 
-    researcher = make_researcher(db)
-    request = make_access_request(db, researcher, collections=[world.collection_a], submit=True)
-    approve_ethics(db, request, make_reviewer(db))
-    move_provider(db, request, "BBA", "available", manager_user)
+researcher = make_researcher(db)
+request = make_access_request(db, researcher, collections=[world.collection_a], submit=True)
+approve_ethics(db, request, make_reviewer(db))
+move_provider(db, request, "BBA", "available", manager_user)
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from biobank import audit
 from biobank.config import get_settings
 from biobank.identity import service as identity
-from biobank.identity.models import Role
+from biobank.identity.models import Role, UserKind
 from biobank.identity.principal import Principal, system_principal
 from biobank.institutions import service as institutions
 from biobank.institutions.schemas import BiobankCreate, CollectionCreate
@@ -65,6 +65,8 @@ class DemoUser:
     role: Role | None = None
     is_admin: bool = False
     is_auditor: bool = False
+    is_ethics_reviewer: bool = False
+    kind: UserKind = UserKind.STAFF
 
 
 DEMO_USERS: tuple[DemoUser, ...] = (
@@ -77,6 +79,10 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("auditor", "demo-auditor-2026", "Wang Fang (auditor)", "auditor (reads the audit log)", is_auditor=True),
     DemoUser("gen-manager", "demo-general-2026", "Liu Yang (general biobank manager)", "manager, general biobank",
              "GEN", Role.MANAGER),
+    DemoUser("ethics", "demo-ethics-2026", "Zhao Lin (ethics committee)", "ethics committee member (access requests)",
+             is_ethics_reviewer=True),
+    DemoUser("researcher", "demo-research-2026", "Sun Hui (researcher)", "researcher (makes access requests)",
+             kind=UserKind.RESEARCHER),
 )
 
 PEERS = (
@@ -433,13 +439,17 @@ def generate(make_session: Callable[[], Session], config: DemoConfig, say: Say =
     for code, batch in batches(config, consortium.collections, donors):
         with make_session() as session, session.begin():
             place(session, consortium, code, batch)
-            report = importer.run_import(session, consortium.actor, code, import_table(batch), dry_run=False)
+            report = importer.run_import(
+                session, consortium.actor, code, import_table(batch), dry_run=False, refresh_facts=False
+            )
         summary.specimens += report.created
         summary.per_biobank[code] = summary.per_biobank.get(code, 0) + report.created
         say(f"imported {summary.specimens:,} of {config.specimens:,} specimens")
     with make_session() as session, session.begin():
         summary.qc_results = _qc(session, consortium.actor, random.Random(config.seed + 1))
         summary.donors = _diagnoses(session, donors)
+        # Once for all batches (an import refreshes the facts of its collections; here that waits till the end).
+        importer.refresh_collection_facts(session, [c.id for c in institutions.all_collections(session)])
     summary.boxes = sum(f.created_boxes for f in consortium.fillers.values())
     summary.seconds = (utcnow() - started).total_seconds()
     return summary
@@ -489,8 +499,9 @@ def _users(session: Session, actor: Principal) -> None:
     for user in DEMO_USERS:
         created = identity.create_user(
             session, actor, user.username, user.password, display_name=user.display_name,
-            is_admin=user.is_admin, is_auditor=user.is_auditor,
+            is_admin=user.is_admin, is_auditor=user.is_auditor, kind=user.kind,
         )
+        created.is_ethics_reviewer = user.is_ethics_reviewer
         if user.biobank and user.role:
             identity.grant_role(session, actor, created, institutions.get_biobank(session, user.biobank).id, user.role)
 
