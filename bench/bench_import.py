@@ -8,7 +8,9 @@ BIOBANK_BENCH_POSTGRES_URL names a server, on PostgreSQL:
 - reading the rows from a CSV file (``read_table``);
 - a dry run (every check, nothing written);
 - the import itself (``run_import`` + commit: donors with sealed vault rows, specimens, custody
-  events, box occupancy, one audit entry);
+  events, box occupancy, one audit entry), reported without and with the catalogue facts refresh
+  of the affected collections that ``run_import`` runs in the same transaction (timed through its
+  progress callback; "import s" and "import /s" leave it out, "import with facts /s" includes it);
 - the bare floor: the very rows the import wrote (specimens only), inserted into the same table of
   a copy of the database taken just before the import, with ``sqlite3`` ``executemany`` on SQLite
   and ``COPY`` on PostgreSQL, committed; and the same with the custody events the import also writes
@@ -290,11 +292,17 @@ def measure(dialect: str, n: int) -> dict[str, Any]:
             dry_seconds = time.perf_counter() - started
             session.rollback()
         assert report.errors == 0, report.entries[:5]
+        stages: dict[str, float] = {}
+
+        def progress(stage: str, _count: int) -> None:
+            stages[stage] = time.perf_counter()
+
         with node.make_session() as session:
             started, cpu = time.perf_counter(), time.process_time()
-            report = importer.run_import(session, consortium.actor, "ONC", table, dry_run=False)
+            report = importer.run_import(session, consortium.actor, "ONC", table, dry_run=False, progress=progress)
             session.commit()
             import_seconds, import_cpu = time.perf_counter() - started, time.process_time() - cpu
+        facts_seconds = stages["facts refreshed"] - stages["refreshing facts"]
         assert report.created == len(rows)
         columns, specimens, donors, vault, events = _written(node)
         if dialect == "sqlite":
@@ -311,7 +319,8 @@ def measure(dialect: str, n: int) -> dict[str, Any]:
             bare_seconds, bare_cpu = _bare_postgres(snapshot, columns, specimens, donors, vault)
             with_events, _ = _bare_postgres(second, columns, specimens, donors, vault, events)
             bare = "psycopg COPY"
-    import_rate = len(rows) / import_seconds
+    without_facts = import_seconds - facts_seconds
+    import_rate = len(rows) / without_facts
     bare_rate = len(rows) / bare_seconds
     floor_rate = len(rows) / with_events
     return {
@@ -320,14 +329,17 @@ def measure(dialect: str, n: int) -> dict[str, Any]:
         "donors created": report.donors_created,
         "csv read /s": round(len(rows) / read_seconds),
         "dry run /s": round(len(rows) / dry_seconds),
-        "import s": round(import_seconds, 2),
+        "import s": round(without_facts, 2),
         "import /s": round(import_rate),
+        "facts refresh s": round(facts_seconds, 2),
+        "import with facts /s": round(len(rows) / import_seconds),
         "bare": bare,
         "bare s": round(bare_seconds, 2),
         "bare /s": round(bare_rate),
         "import / bare": round(import_rate / bare_rate, 3),
         "bare with events /s": round(floor_rate),
         "import / bare with events": round(import_rate / floor_rate, 3),
+        "import with facts / bare": round(len(rows) / import_seconds / bare_rate, 3),
         "import cpu s": round(import_cpu, 2),
         "bare cpu s": round(bare_cpu, 2),
         "load average": round(os.getloadavg()[0], 1),
@@ -345,6 +357,8 @@ def run(quick: bool = False, n: int | None = None) -> dict[str, Any]:
         "table": table,
         "goal_sqlite_50k_per_s": sqlite_rate >= 50_000,
         "goal_third_of_bare": all(row["import / bare"] >= 1 / 3 for row in table),
+        "goal_sqlite_50k_per_s_with_facts": table[0]["import with facts /s"] >= 50_000,
+        "goal_third_of_bare_with_facts": all(row["import with facts / bare"] >= 1 / 3 for row in table),
     }
 
 

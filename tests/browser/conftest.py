@@ -89,6 +89,8 @@ class LiveServer:
     password: str = PASSWORD
     users: dict[str, tuple[str, str | None]] = field(default_factory=lambda: dict(USERS))
     biobank: str = BROWSER_BIOBANK
+    # The node's environment, for a test that arranges data the UI cannot create (`python -c` with it).
+    env: dict[str, str] = field(default_factory=dict)
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the server's output, for failure messages."""
@@ -173,7 +175,7 @@ def live_server(template_database: str, tmp_path_factory: pytest.TempPathFactory
     with _listening_socket() as sock:
         port = sock.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
-        server = LiveServer(url=url, log_path=root / "server.log")
+        server = LiveServer(url=url, log_path=root / "server.log", env=env)
         with server.log_path.open("wb") as log:
             # Equivalent to `python -m uvicorn biobank.app:asgi_app --factory --port PORT`, on our socket.
             process = subprocess.Popen(

@@ -46,11 +46,18 @@ def _page_url(public_id: str) -> str:
     return "/access/requests/" + quote(public_id, safe=":") + "/fulfilment"
 
 
+def _request_url(public_id: str) -> str:
+    """The request's own page (access.pages), which includes the fulfilment section."""
+    return "/access/" + quote(public_id, safe=":")
+
+
 def _back(form: dict[str, Any], public_id: str) -> str:
     """Where a form returns: the page it came from when that is a page of this request."""
     target = text(form, "next")
     own = "/access/requests/" + quote(public_id, safe=":")
-    if target.startswith(own) and "//" not in target and "\\" not in target:
+    if "//" in target or "\\" in target:
+        return _page_url(public_id)
+    if target.startswith(own) or target == _request_url(public_id):
         return target
     return _page_url(public_id)
 
@@ -66,6 +73,7 @@ def fulfilment_page(public_id: str, request: Request, session: DbSession, princi
         section="access",
         access_request=access_request,
         fulfilment_next=_page_url(public_id),
+        request_url=_request_url(public_id),
         **context(session, principal, access_request),
     )
 

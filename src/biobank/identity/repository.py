@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from biobank.identity.models import ApiToken, LoginAttempt, Membership, Role, User, UserSession
@@ -47,7 +47,7 @@ def token_with_roles(session: Session, token_hash: str) -> tuple[ApiToken, User,
         .outerjoin(Membership, Membership.user_id == User.id)
         .where(ApiToken.token_hash == token_hash)
     )
-    return _with_roles(session.execute(stmt).all())
+    return _with_roles(session.execute(stmt).tuples().all())
 
 
 def session_with_roles(session: Session, token_hash: str) -> tuple[UserSession, User, dict[int, Role]] | None:
@@ -58,13 +58,19 @@ def session_with_roles(session: Session, token_hash: str) -> tuple[UserSession, 
         .outerjoin(Membership, Membership.user_id == User.id)
         .where(UserSession.token_hash == token_hash)
     )
-    return _with_roles(session.execute(stmt).all())
+    return _with_roles(session.execute(stmt).tuples().all())
 
 
-def _with_roles(rows: Sequence[Row[Any]]) -> Any:
+_Credential = TypeVar("_Credential", ApiToken, UserSession)
+
+
+def _with_roles(
+    rows: Sequence[tuple[_Credential, User, int | None, Role | None]],
+) -> tuple[_Credential, User, dict[int, Role]] | None:
+    """One row per membership (a single row with no role when the user has none)."""
     if not rows:
         return None
-    roles = {biobank_id: Role(role) for _, _, biobank_id, role in rows if biobank_id is not None}
+    roles = {biobank_id: Role(role) for _, _, biobank_id, role in rows if biobank_id is not None and role is not None}
     return rows[0][0], rows[0][1], roles
 
 

@@ -66,7 +66,8 @@ def import_specimens(
 
     def progress(stage: str, count: int) -> None:
         if big:
-            _say(f"{stage} {count:,} rows ({time.perf_counter() - started:.1f} s)")
+            what = "collections" if "facts" in stage else "rows"
+            _say(f"{stage} {count:,} {what} ({time.perf_counter() - started:.1f} s)")
 
     principal = system_principal(get_settings().institution_code)
     try:

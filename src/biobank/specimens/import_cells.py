@@ -48,6 +48,8 @@ _CONCENTRATION_VALUES = frozenset(u.value for u in ConcentrationUnit)
 _LINEAGES = frozenset(lineage.value for lineage in Lineage)
 _STATUSES = frozenset(status.value for status in Status)
 _BARE_DATE = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
+# rules.BARCODE_RE for every line of a newline-joined column (a barcode holds no newline).
+_ALL_BARCODES = re.compile(r"(?:{0}\n)*{0}".format(rules.BARCODE_RE.pattern.strip("^$")))
 
 
 class Entries:
@@ -258,6 +260,8 @@ class CellPass:
         if column not in self.index:  # not in the file: every row gets the empty cell's value
             return [check("")[0]] * self.n
         values = self.raw[column]
+        if column == "barcode" and _ALL_BARCODES.fullmatch("\n".join(values)):
+            return values  # every barcode is valid as written (one scan instead of a check per row)
         typed: dict[str, Any] = {}
         refused: dict[str, list[tuple[str, str]]] = {}
         for text in set(values):
@@ -343,22 +347,23 @@ class CellPass:
         return checked
 
     def _time_order(self) -> None:
-        v = self.v
+        v, raw = self.v, self.raw
         if not any(name in self.index for name in TIME_COLUMNS):
             return
         limit = utcnow() + rules.CLOCK_SKEW
-        rows = list(zip(*(v[name] for name in TIME_COLUMNS), strict=True))
-        # Rows with all four times in order are cleared in one pass; the others are looked at closely.
-        doubtful = [
-            i
-            for i, (a, b, c, d) in enumerate(rows)
-            if a is None or b is None or c is None or d is None or not (a <= b <= c <= d <= limit)
-        ]
-        for i in doubtful:
-            times = rows[i]
+        # Rows that state the same four times (aliquots repeat their parent's) are checked once.
+        keys = list(zip(*(raw[name] for name in TIME_COLUMNS), strict=True))
+        one_row_of = {key: i for i, key in enumerate(keys)}
+        columns = [v[name] for name in TIME_COLUMNS]
+        wrong: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for key, i in one_row_of.items():
+            times = tuple(column[i] for column in columns)
             if not _in_order(times, limit):
-                for name, message in _messages(rules.check_times(dict(zip(TIME_COLUMNS, times, strict=True)))):
-                    self.error(i, name, self.raw[name][i], message)
+                wrong[key] = _messages(rules.check_times(dict(zip(TIME_COLUMNS, times, strict=True))))
+        if wrong:
+            for i, key in enumerate(keys):
+                for name, message in wrong.get(key, ()):
+                    self.error(i, name, raw[name][i], message)
 
     def _amounts(self) -> None:
         v = self.v
@@ -390,28 +395,38 @@ class CellPass:
 
     def _derive_sprec(self) -> None:
         """Derive the SPREC code where none is given; the code depends only on type, tube and delays."""
-        v = self.v
-        derived: dict[tuple[Any, ...], str | None] = {}
-        given = self.raw["sprec_code"]
+        v, raw = self.v, self.raw
         codes = v["sprec_code"]
-        for i, (code, text, sample_type, container, collected, processed, frozen) in enumerate(
-            zip(codes, given, v["sample_type"], v["container"], v["collected_at"], v["processed_at"],
-                v["frozen_at"], strict=True)
-        ):
-            if code is not None or text or sample_type is None or collected is None:
+        names = ("sample_type", "container", "collected_at", "processed_at", "frozen_at")
+        # Keyed by the texts of the row (aliquots repeat their parent's): each distinct one derived once.
+        keys = list(zip(raw["sprec_code"], *(raw[name] for name in names), strict=True))
+        one_row_of = {key: i for i, key in enumerate(keys) if not key[0]}
+        if not one_row_of:
+            return
+        sample_types, containers, collected_at, processed_at, frozen_at = (v[name] for name in names)
+        by_delays: dict[tuple[Any, ...], str | None] = {}
+        derived: dict[tuple[str, ...], str | None] = {}
+        for key, i in one_row_of.items():
+            sample_type, collected = sample_types[i], collected_at[i]
+            if codes[i] is not None or sample_type is None or collected is None:
                 continue
-            key = (
+            container, processed, frozen = containers[i], processed_at[i], frozen_at[i]
+            delays = (
                 sample_type,
                 container,
                 processed - collected if processed is not None else None,
                 frozen - collected if frozen is not None else None,
             )
-            if key not in derived:
-                derived[key] = rules.derive_sprec(
+            if delays not in by_delays:
+                by_delays[delays] = rules.derive_sprec(
                     sample_type=sample_type,
                     container=container,
                     collected_at=collected,
                     processed_at=processed,
                     frozen_at=frozen,
                 )
-            codes[i] = derived[key]
+            derived[key] = by_delays[delays]
+        if derived:
+            v["sprec_code"] = [
+                derived.get(key, code) if not key[0] else code for key, code in zip(keys, codes, strict=True)
+            ]

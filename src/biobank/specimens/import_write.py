@@ -87,9 +87,12 @@ def write_plan(session: Session, principal: Any, plan: WritePlan, sha256: str, p
         ids[p] if p is not None else old for p, old in zip(plan.parent_index, cols["parent_id"], strict=True)
     ]
     times = {"collected_at", "received_at", "processed_at", "frozen_at"}
-    for name in times:  # each distinct time formatted once (aliquots share their parent's times)
-        stored = {value: fmt(value) for value in set(cols[name])}
-        cols[name] = list(map(stored.__getitem__, cols[name]))
+    for name in times:
+        # Each distinct time formatted once: validation made one object per distinct text (aliquots
+        # share their parent's), so objects are told apart by id(), cheaper than hashing aware datetimes.
+        objects = {id(value): value for value in cols[name]}
+        stored = {key: fmt(value) for key, value in objects.items()}
+        cols[name] = [stored[id(value)] for value in cols[name]]
     values = [cols[c] for c in PLANNED_COLUMNS[1:]]
     specimens = zip(  # tuples made chunk by chunk as they are inserted
         ids, public_ids, cols["barcode"], repeat(plan.biobank_id, n), *values, repeat(stamp, n), repeat(stamp, n),
@@ -121,8 +124,7 @@ def write_plan(session: Session, principal: Any, plan: WritePlan, sha256: str, p
             session, "specimens", ("quantity", "updated_at"),
             [(after, stamp, pid) for pid, (_, after) in plan.parent_draws.items()],
         )
-    for box_id, count in sorted(plan.box_counts.items()):
-        storage.occupy(session, box_id, count)
+    storage.occupy_many(session, plan.box_counts)
     audit.record(
         session,
         principal,

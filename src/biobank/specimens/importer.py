@@ -43,6 +43,7 @@ __all__ = [
     "ImportEntry",
     "ImportInvalid",
     "ImportReport",
+    "refresh_collection_facts",
     "run_import",
     "validate",
     "writable_biobank",
@@ -152,10 +153,14 @@ def run_import(
     dry_run: bool,
     timezone: str | None = None,
     progress: Progress | None = None,
+    refresh_facts: bool = True,
 ) -> ImportReport:
     """Validate, then (unless dry_run) write every new row in the caller's transaction; all or nothing.
 
     Raises ImportInvalid (422, carrying the report) when any row has an error; nothing is written.
+    After writing, the catalogue facts of every collection that received specimens are rebuilt in
+    the same transaction (``refresh_facts=False`` leaves that to the caller, e.g. one refresh after
+    many batches).
     """
     table = _as_table(rows)
     with gc_paused():
@@ -167,9 +172,24 @@ def run_import(
         if dry_run:
             return plan.report
         write_plan(session, principal, plan.write, table.sha256 or _content_sha256(table), progress)
+    if refresh_facts and plan.write.size:
+        refresh_collection_facts(session, set(plan.write.columns["collection_id"]), progress)
     return plan.report.model_copy(
         update={"dry_run": False, "created": plan.write.size, "donors_created": len(plan.write.new_donors)}
     )
+
+
+def refresh_collection_facts(session: Session, collection_ids: Iterable[int], progress: Progress | None = None) -> None:
+    """Rebuild the catalogue facts of these collections in the caller's transaction."""
+    from biobank.catalogue.facts import refresh_facts  # the catalogue reads specimens: imported when used
+
+    ids = sorted(set(collection_ids))
+    if progress is not None:
+        progress("refreshing facts", len(ids))
+    for collection_id in ids:
+        refresh_facts(session, collection_id)
+    if progress is not None:
+        progress("facts refreshed", len(ids))
 
 
 def _content_sha256(table: Table) -> str:

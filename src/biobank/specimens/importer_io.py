@@ -198,7 +198,7 @@ class BulkWriter:
     """Inserts rows in the session's transaction by the driver's fastest path.
 
     Values must already be in stored form (see TimeFormatter; JSON as text): SQLite gets the
-    driver's ``executemany`` in chunks, PostgreSQL ``COPY``, anything else a Core insert. (A helper
+    driver's ``executemany`` over the row iterator, PostgreSQL ``COPY``, anything else a Core insert. (A helper
     thread feeding SQLite while the next chunk is prepared was measured: no gain, the driver holds
     the GIL for most of its work.) A row the database refuses (a race with another writer) becomes
     a Conflict, and the caller's transaction then rolls everything back.
@@ -215,7 +215,6 @@ class BulkWriter:
     def insert(self, table_name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Insert rows (tuples in `columns` order); returns how many."""
         _check_names(table_name, columns)
-        count = 0
         with _refusals():
             if self.dialect == "postgresql":
                 return _copy(self.raw, table_name, columns, rows)
@@ -224,18 +223,17 @@ class BulkWriter:
                 names, marks = ", ".join(f'"{c}"' for c in columns), ", ".join("?" * len(columns))
                 statement = f'INSERT INTO "{table_name}" ({names}) VALUES ({marks})'  # noqa: S608
                 cursor = self.raw.cursor()
-                try:
-                    for chunk in chunked(rows, CHUNK):
-                        cursor.executemany(statement, chunk)
-                        count += len(chunk)
+                try:  # the driver pulls the rows from the iterator itself: no lists in between
+                    cursor.executemany(statement, rows)
+                    return int(cursor.rowcount)
                 finally:
                     cursor.close()
-                return count
+            count = 0
             target = table(table_name, *[column(c) for c in columns])
             for chunk in chunked(rows, CHUNK):
                 self.session.execute(insert(target), [dict(zip(columns, row, strict=True)) for row in chunk])
                 count += len(chunk)
-        return count
+            return count
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import islice
 
 from sqlalchemy.orm import Session
@@ -15,6 +16,8 @@ from biobank.storage.grid import label_range, parse_position, position_label, po
 from biobank.storage.lookup import find_unit, get_box, unit_reads, visible_biobank
 from biobank.storage.models import StorageUnit
 from biobank.storage.schemas import BoxCell, BoxSpecimen, BoxView, FreeSlot
+
+OCCUPY_CHUNK = 500  # boxes per UPDATE: 3 bound values each, well inside every database's limit
 
 MAX_FREE_SLOTS = 1000
 # Boxes fetched per round of the free-slot search; most searches end in the first round.
@@ -53,6 +56,21 @@ def occupy(session: Session, box_id: int, count: int = 1) -> None:
         raise Invalid.field("count", "must be 1 or more", value=count)
     if repo.change_occupied(session, box_id, count) is None:
         raise Conflict(f"the box has no room for {count} more specimen(s)", name="BoxFull")
+
+
+def occupy_many(session: Session, counts: Mapping[int, int]) -> None:
+    """Count more specimens in many boxes (box id -> how many more; a few UPDATEs in all, as occupy()
+    for each); 409 when one of them has no room, and then the caller's transaction must roll back."""
+    if any(count < 1 for count in counts.values()):
+        raise Invalid.field("count", "must be 1 or more")
+    items = sorted(counts.items())
+    for start in range(0, len(items), OCCUPY_CHUNK):
+        part = items[start : start + OCCUPY_CHUNK]
+        if repo.add_occupied(session, part) != len(part):
+            raise Conflict("a box has no room for the specimens put in it", name="BoxFull")
+    for unit in list(session.identity_map.values()):  # loaded boxes show the new counts when next read
+        if isinstance(unit, StorageUnit) and unit.id in counts:
+            session.expire(unit, ["occupied"])
 
 
 def vacate(session: Session, box_id: int, count: int = 1) -> None:

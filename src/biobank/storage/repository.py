@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from biobank.identity.principal import Principal
@@ -152,6 +152,27 @@ def change_occupied(session: Session, box_id: int, delta: int) -> int | None:
         .returning(StorageUnit.occupied),
         execution_options={"synchronize_session": "fetch"},
     ).scalar_one_or_none()
+
+
+def add_occupied(session: Session, deltas: Sequence[tuple[int, int]]) -> int:
+    """Add deltas to many boxes' counters in one UPDATE (id -> delta as a CASE); returns the boxes
+    changed, fewer than given when a counter would leave 0..capacity (that box is left as it was)."""
+    if not deltas:
+        return 0
+    delta = case({box_id: change for box_id, change in deltas}, value=StorageUnit.id, else_=0)
+    new_value = StorageUnit.occupied + delta
+    result = session.execute(
+        update(StorageUnit)
+        .where(
+            StorageUnit.id.in_([box_id for box_id, _ in deltas]),
+            StorageUnit.kind == UnitKind.BOX,
+            new_value >= 0,
+            new_value <= StorageUnit.rows * StorageUnit.cols,
+        )
+        .values(occupied=new_value)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def occupied_positions(session: Session, box_id: int) -> dict[tuple[int, int], int]:

@@ -36,6 +36,7 @@ from biobank.storage.positions import (
     free_slots,
     occupied_positions,
     occupy,
+    occupy_many,
     temperature_filter,
     vacate,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "list_units",
     "occupied_positions",
     "occupy",
+    "occupy_many",
     "parse_position",
     "position_label",
     "storage_tree",
