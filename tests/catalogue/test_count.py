@@ -92,3 +92,43 @@ def test_bad_criteria_name_their_field(world, cohort: Cohort) -> None:
     )
     assert bad_code.status_code == 422
     assert bad_code.json()["detail"][0]["loc"][:2] == ["criteria", "diagnoses"]
+
+
+def test_a_withdrawal_counts_at_the_very_next_query(world, cohort: Cohort) -> None:
+    configure_catalogue(CatalogueSettings(count_floor=1, count_step=1))
+    before = _count(world.outsider, {"diagnoses": ["C34"]})
+    donor = cohort.donors["women"][0]
+    withdrawn = world.owner.post(f"/api/v1/consent/donors/{donor}/withdrawal", json={"kind": "no_further_use"})
+    assert withdrawn.status_code == 201, withdrawn.text
+    after = _count(world.outsider, {"diagnoses": ["C34"]})
+    assert after["specimens"]["value"] == before["specimens"]["value"] - 1 == 12
+    assert after["donors"]["value"] == before["donors"]["value"] - 1
+
+
+def test_the_joined_verdicts_agree_with_the_eligibility_filter(db: Session, cohort: Cohort) -> None:
+    """The count's one-join form decides every specimen as THE filter does, for each purpose and verdict."""
+    from sqlalchemy import func, select
+
+    from biobank.consent.eligibility import current_verdicts, eligible_specimen_filter
+    from biobank.consent.matcher import Verdict
+    from biobank.consent.schemas import PurposeIn
+    from biobank.specimens.models import Specimen
+
+    for stated in (purpose(), purpose(category="HMB", diseases=[]), purpose(ethics_approval=None)):
+        wanted = PurposeIn.model_validate(stated).purpose()
+        verdicts = current_verdicts(db, wanted)
+        joined = dict(
+            db.execute(
+                select(verdicts.verdict(Specimen.collection_id), func.count())
+                .select_from(Specimen)
+                .join(verdicts.table, verdicts.table.c.donor_id == Specimen.donor_id)
+                .group_by(verdicts.verdict(Specimen.collection_id))
+            ).all()
+        )
+        for code, decision in ((1, Verdict.APPROVE), (2, Verdict.NEEDS_REVIEW)):
+            filtered = db.scalar(
+                select(func.count())
+                .select_from(Specimen)
+                .where(eligible_specimen_filter(db, wanted, decision=decision))
+            )
+            assert joined.get(code, 0) == filtered, (stated, decision)

@@ -1,7 +1,8 @@
 """The one place the catalogue asks consent which specimens a purpose may use.
 
 It calls THE eligibility service (`biobank.consent.eligibility.eligible_specimen_filter`): a WHERE clause
-over specimens keeping those whose donor's current consent gives the wanted decision for the purpose.
+over specimens keeping those whose donor's current consent gives the wanted decision for the purpose;
+count queries use its joinable form (`current_verdicts`: both decisions in one subquery).
 Nothing here re-implements a consent rule; if the consent API changes, only this file follows it.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from biobank.consent.eligibility import eligible_specimen_filter
+from biobank.consent.eligibility import CurrentVerdicts, current_verdicts, eligible_specimen_filter
 from biobank.consent.matcher import Purpose, Verdict
 
 APPROVE = Verdict.APPROVE
@@ -29,6 +30,15 @@ def eligible(
 ) -> ColumnElement[bool]:
     """Rows whose donor's consent gives `decision` for `purpose` (columns default to Specimen's)."""
     return eligible_specimen_filter(session, purpose, decision=decision, donor_id=donor_id, collection_id=collection_id)
+
+
+def verdicts(session: Session, purpose: Purpose) -> CurrentVerdicts:
+    """Every donor's current verdict for `purpose` as a joinable subquery (1 approve, 2 needs review).
+
+    What count queries use: one join per (donor, collection) group gives both verdicts in one pass,
+    decided by the same rules as `eligible()`, at query time (a withdrawal counts at once).
+    """
+    return current_verdicts(session, purpose)
 
 
 def describe(purpose: Purpose) -> dict[str, Any]:

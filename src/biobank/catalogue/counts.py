@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case
 from sqlalchemy.orm import Session
 
 from biobank import audit
@@ -31,7 +30,7 @@ def _count(n: int, current: Policy) -> DisclosedCount:
 
 def scope(session: Session, principal: Principal, criteria: CountCriteria) -> list[Collection]:
     """The collections a count may cover: listed ones and those of the principal's own biobanks."""
-    items = listings(session, include_unlisted=True)
+    items = listings(session, include_unlisted=True, with_summaries=False)
     allowed = [i for i in items if i.listed or principal.can_read(i.collection.biobank_id)]
     errors: list[FieldError] = []
     if criteria.collections:
@@ -55,7 +54,7 @@ APPROVED, REVIEW = 1, 2
 
 
 def _run(
-    session: Session, criteria: CountCriteria, collection_ids: list[int], verdict: Any
+    session: Session, criteria: CountCriteria, collection_ids: list[int], verdicts: Any
 ) -> list[tuple[int | None, int, int, int]]:
     groups = repo.count_groups(
         collection_ids=collection_ids,
@@ -66,7 +65,7 @@ def _run(
         age_min=criteria.age_min,
         age_max=criteria.age_max,
     )
-    return repo.count_by_verdict(session, groups, verdict)
+    return repo.count_by_verdict(session, groups, verdicts)
 
 
 def count(session: Session, principal: Principal, request: CountRequest) -> CountResult:
@@ -80,19 +79,8 @@ def count(session: Session, principal: Principal, request: CountRequest) -> Coun
     names = {c.id: c for c in collections}
     ids = sorted(names)
 
-    def verdict(groups: Any) -> Any:
-        def allowed(decision: Any) -> Any:
-            return consent_adapter.eligible(
-                session, purpose, decision, donor_id=groups.c.donor_id, collection_id=groups.c.collection_id
-            )
-
-        return case(
-            (allowed(consent_adapter.APPROVE), APPROVED),
-            (allowed(consent_adapter.NEEDS_REVIEW), REVIEW),
-            else_=0,
-        )
-
-    rows = _run(session, criteria, ids, verdict) if ids else []
+    verdicts = consent_adapter.verdicts(session, purpose) if ids else None
+    rows = _run(session, criteria, ids, verdicts) if ids else []
     per_collection = [(cid, n, d) for cid, v, n, d in rows if v == APPROVED and cid is not None]
     total_specimens, total_donors = next(((n, d) for cid, v, n, d in rows if v == APPROVED and cid is None), (0, 0))
     needs_review = next((n for cid, v, n, _ in rows if v == REVIEW and cid is None), 0)
@@ -156,7 +144,7 @@ def public_counts(
 
     No consent restriction: like the collection facts, these say what exists, not what may be used.
     """
-    items = listings(session)
+    items = listings(session, with_summaries=False)
     if collections:
         wanted = set(collections)
         items = [i for i in items if i.collection.public_id in wanted]

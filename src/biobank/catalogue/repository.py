@@ -92,22 +92,28 @@ def count_groups(
     return stmt.group_by(c.donor_id, c.collection_id)
 
 
-def count_by_verdict(session: Session, groups_select: Any, verdict: Any) -> list[tuple[int | None, int, int, int]]:
+def count_by_verdict(session: Session, groups_select: Any, verdicts: Any) -> list[tuple[int | None, int, int, int]]:
     """(collection_id or None for the total, verdict, specimens, donors) per verdict of each (donor, collection).
 
-    One statement: the groups are decided once (`verdict(groups)` → a small integer, 0 leaves a group out),
-    then counted per collection and in total, donors counted once across collections.
+    One statement, one pass: the (donor, collection) groups are joined once to the consent verdicts
+    (`verdicts.table`: donor_id, form_version_id, verdict; `verdicts.verdict(collection)` → 1 approve,
+    2 needs review, 0 refused) — a plain join the planner can hash, instead of correlated subqueries per
+    group — then counted per collection (approved only: nothing else is shown per collection) and in total
+    per verdict, donors counted once across collections. `verdicts=None` counts every group as 1.
     """
     groups = groups_select.cte("per_donor")
-    decision = verdict(groups) if verdict is not None else literal(1)
-    decided = (
-        select(groups.c.donor_id, groups.c.collection_id, groups.c.n, decision.label("v"))
-        .cte("decided")
-        .prefix_with("MATERIALIZED")
-    )
+    if verdicts is None:
+        decided_select = select(groups.c.donor_id, groups.c.collection_id, groups.c.n, literal(1).label("v"))
+    else:
+        table = verdicts.table
+        decided_select = select(
+            groups.c.donor_id, groups.c.collection_id, groups.c.n, verdicts.verdict(groups.c.collection_id).label("v")
+        ).select_from(groups.join(table, table.c.donor_id == groups.c.donor_id))
+    decided = decided_select.cte("decided").prefix_with("MATERIALIZED")
+    # One row per (donor, collection) in `decided`: a plain count is the collection's distinct donors.
     per_collection = (
-        select(decided.c.collection_id, decided.c.v, func.sum(decided.c.n), func.count(decided.c.donor_id.distinct()))
-        .where(decided.c.v > 0)
+        select(decided.c.collection_id, decided.c.v, func.sum(decided.c.n), func.count())
+        .where(decided.c.v == 1)
         .group_by(decided.c.collection_id, decided.c.v)
     )
     total = (

@@ -70,6 +70,11 @@ def demo(
     for user in DEMO_USERS:
         secret = user.password if show_passwords else "********"
         typer.echo(f"  {user.username:<12} {secret:<20} {user.what}")
+    if summary.access_requests:
+        typer.echo(f"\nAccess requests ({summary.consents:,} donor consents, {summary.access_seconds:.1f} s; "
+                   "the server publishes their chain writes to the embedded chain, see /ledger):")
+        for request in summary.access_requests:
+            typer.echo(f"  {request.public_id:<24} {request.status:<16} {request.title:<40} next: {request.next_step}")
     if no_serve:
         return
     typer.echo(f"\nserving on http://{host}:{port}/ (Ctrl+C stops)")

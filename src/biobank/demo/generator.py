@@ -127,6 +127,7 @@ class DemoConfig:
     donors: int = 500
     specimens: int = 5_000
     seed: int = 2026
+    access: bool = True  # consents and a handful of access requests in different states
 
 
 @dataclass
@@ -139,6 +140,9 @@ class DemoSummary:
     qc_results: int = 0
     seconds: float = 0.0
     per_biobank: dict[str, int] = field(default_factory=dict)
+    consents: int = 0
+    access_requests: list[Any] = field(default_factory=list)  # demo.access.DemoRequest
+    access_seconds: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -451,6 +455,14 @@ def generate(make_session: Callable[[], Session], config: DemoConfig, say: Say =
         # Once for all batches (an import refreshes the facts of its collections; here that waits till the end).
         importer.refresh_collection_facts(session, [c.id for c in institutions.all_collections(session)])
     summary.boxes = sum(f.created_boxes for f in consortium.fillers.values())
+    if config.access:
+        from biobank.demo import access
+
+        access_started = utcnow()
+        passwords = {u.username: u.password for u in DEMO_USERS}
+        summary.consents, summary.access_requests = access.build(
+            make_session, consortium.actor, consortium.collections, config.seed + 2, passwords, say)
+        summary.access_seconds = (utcnow() - access_started).total_seconds()
     summary.seconds = (utcnow() - started).total_seconds()
     return summary
 

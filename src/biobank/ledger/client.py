@@ -54,6 +54,18 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class ChainTransaction:
+    """An included transaction as the chain holds it (what anyone reading the chain sees)."""
+
+    tx_hash: bytes
+    block_number: int
+    sender: str  # checksummed
+    to: str | None  # checksummed; None for a deployment
+    nonce: int
+    data: bytes  # the calldata (init code for a deployment)
+
+
+@dataclass(frozen=True)
 class SignedTx:
     """A locally signed transaction, ready for `send_raw`."""
 
@@ -113,6 +125,10 @@ class ChainClient(Protocol):
 
     def receipt(self, tx_hash: bytes) -> Receipt | None:
         """The receipt of an included transaction, None when unknown or still pending."""
+        ...
+
+    def transaction(self, tx_hash: bytes) -> ChainTransaction | None:
+        """An included transaction (sender, recipient, calldata), None when unknown or still pending."""
         ...
 
     def call(self, to: str, data: bytes, sender: str | None = None) -> bytes:

@@ -37,6 +37,7 @@ from eth_utils.exceptions import ValidationError
 from biobank.ledger.client import (
     TX_GAS_CAP,
     ChainLocked,
+    ChainTransaction,
     LogEntry,
     Receipt,
     Reverted,
@@ -367,6 +368,25 @@ class EmbeddedChain:
             gas_used=gas_used,
             logs=tuple(_log_from_row(r) for r in rows if bytes(r[4]) == tx_hash),
             contract_address=checksum(bytes(contract)) if contract else None,
+        )
+
+    def transaction(self, tx_hash: bytes) -> ChainTransaction | None:
+        """An included transaction read back from its block, None when unknown."""
+        with self._lock:
+            row = self._kv.conn.execute(
+                "SELECT block, tx_index FROM txs WHERE hash = ?", (bytes(tx_hash),)
+            ).fetchone()
+            if row is None:
+                return None
+            block, index = row
+            tx = self._chain.get_canonical_block_by_number(BlockNumber(block)).transactions[index]
+        return ChainTransaction(
+            tx_hash=bytes(tx_hash),
+            block_number=block,
+            sender=checksum(tx.sender),
+            to=checksum(tx.to) if tx.to else None,
+            nonce=int(tx.nonce),
+            data=bytes(tx.data),
         )
 
     def _reason(self, tx_hash: bytes) -> str:

@@ -27,6 +27,7 @@ from web3.middleware import ExtraDataToPOAMiddleware
 
 from biobank.ledger.client import (
     TX_GAS_CAP,
+    ChainTransaction,
     ChainUnavailable,
     LogEntry,
     Receipt,
@@ -190,6 +191,23 @@ class JsonRpcChain:
             gas_used=int(raw["gasUsed"]),
             logs=tuple(_log(entry) for entry in raw["logs"]),
             contract_address=checksum(created) if (created := raw.get("contractAddress")) else None,
+        )
+
+    def transaction(self, tx_hash: bytes) -> ChainTransaction | None:
+        """eth_getTransactionByHash of an included transaction, None when unknown or pending."""
+        try:
+            tx = self._rpc(lambda: self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        if tx is None or tx.get("blockNumber") is None:
+            return None
+        return ChainTransaction(
+            tx_hash=bytes(tx["hash"]),
+            block_number=int(tx["blockNumber"]),
+            sender=checksum(tx["from"]),
+            to=checksum(tx["to"]) if tx.get("to") else None,
+            nonce=int(tx["nonce"]),
+            data=bytes(tx["input"]),
         )
 
     def logs(self, addresses: Sequence[str], from_block: int, to_block: int | None = None) -> list[LogEntry]:

@@ -179,3 +179,17 @@ def test_transact_helper_sends_plain_calldata(chain: ChainClient, account: Local
     handle = _deploy(chain, account)
     receipt = transact(chain, account, handle.address, handle.contract.encode("bump", 4))
     assert receipt.status == 1 and handle.call("count") == 9
+
+
+def test_an_included_transaction_reads_back_with_its_calldata(chain: ChainClient, account: LocalAccount) -> None:
+    handle = _deploy(chain, account)
+    data = handle.contract.encode("bump", 6)
+    receipt = transact(chain, account, handle.address, data)
+    tx = chain.transaction(receipt.tx_hash)
+    assert tx is not None
+    assert (tx.tx_hash, tx.block_number, tx.data) == (receipt.tx_hash, receipt.block_number, data)
+    assert tx.sender == account.address and tx.to == handle.address and tx.nonce == 1
+    deployment = chain.transaction(deploy(chain, account, Contract(counter().abi).encode_constructor(
+        counter().bytecode, 1, account.address))[1].tx_hash)
+    assert deployment is not None and deployment.to is None and deployment.data.startswith(counter().bytecode)
+    assert chain.transaction(keccak(text="no such transaction")) is None
