@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "biobank.omics.models",
     "biobank.clinical.models",
     "biobank.catalogue.models",
+    "biobank.catalogue.commitment_models",
     "biobank.ledger.models",
     "biobank.access.models",
     "biobank.access.fulfilment_models",

@@ -51,3 +51,17 @@ def refresh(
         if every <= 0:
             return
         time.sleep(every)
+
+
+@app.command("commit")
+def commit() -> None:
+    """Queue a salted commitment of each listed collection's record for the chain (only changed ones)."""
+    from biobank.catalogue.commitments import commit_listed
+    from biobank.config import get_settings
+    from biobank.identity.principal import system_principal
+    from biobank.kit.db import unit_of_work
+
+    settings = get_settings()
+    with unit_of_work() as session:
+        queued = commit_listed(session, system_principal(settings.institution_code), settings)
+    typer.echo(f"{queued} collection record(s) queued for the chain" if queued else "no collection record changed")

@@ -56,6 +56,11 @@ def edit_collection(session: Session, principal: Principal, collection: Collecti
             [collection.public_id],
             details={"fields": ",".join(sorted(entry_changes))},
         )
+    entry = repo.entry(session, collection.id)
+    if entry is None or entry.listed:  # a listed record that changed gets a new commitment on chain
+        from biobank.catalogue.commitments import commit_collection
+
+        commit_collection(session, principal, collection)
     return collection
 
 

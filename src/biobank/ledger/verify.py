@@ -44,7 +44,7 @@ EVENT_OF_KIND = {
 IDENTIFYING = ("request", "provider", "agreement", "resource", "size", "results_hash")
 
 FactsProvider = Callable[[Session, Settings], list[dict[str, Any]]]
-FACT_MODULES = ("biobank.access.ledger_facts",)
+FACT_MODULES = ("biobank.access.ledger_facts", "biobank.catalogue.commitments")
 _providers: dict[str, FactsProvider] = {}
 
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c98a9cb02df8
+Revision ID: a60aa277a053
 Revises:
-Create Date: 2026-11-21 13:05:54.502628
+Create Date: 2026-11-21 13:47:45.029522
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import biobank.kit.db
 
 
-revision: str = "c98a9cb02df8"
+revision: str = "a60aa277a053"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -861,6 +861,28 @@ def upgrade() -> None:
     with op.batch_alter_table("access_shipments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_access_shipments_agreement_id"), ["agreement_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_access_shipments_request_id"), ["request_id"], unique=False)
+
+    op.create_table(
+        "catalogue_commitments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("collection_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("record_sha256", sa.String(length=64), nullable=False),
+        sa.Column("salt", sa.String(length=64), nullable=False),
+        sa.Column("commitment", sa.String(length=66), nullable=False),
+        sa.Column("resource_ref", sa.String(length=66), nullable=False),
+        sa.Column("created_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["collection_id"],
+            ["collections.id"],
+            name=op.f("fk_catalogue_commitments_collection_id_collections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_commitments")),
+        sa.UniqueConstraint("collection_id", "version", name="uq_catalogue_commitment_version"),
+    )
+    with op.batch_alter_table("catalogue_commitments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_catalogue_commitments_collection_id"), ["collection_id"], unique=False)
 
     op.create_table(
         "catalogue_count_index",
@@ -1848,6 +1870,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_catalogue_count_index_collection")
 
     op.drop_table("catalogue_count_index")
+    with op.batch_alter_table("catalogue_commitments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_catalogue_commitments_collection_id"))
+
+    op.drop_table("catalogue_commitments")
     with op.batch_alter_table("access_shipments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_shipments_request_id"))
         batch_op.drop_index(batch_op.f("ix_access_shipments_agreement_id"))
