@@ -89,6 +89,7 @@ _OPERATIONS = (
     Operation("revenue.fee", "RevenueLedger", "record_fee", OPERATOR,
               (("agreement", _b), ("amount", _i), ("institutions", _bs), ("bps", lambda v: [int(x) for x in v]),
                ("remainder_to", _b))),
+    Operation("revenue.withdraw", "RevenueLedger", "withdraw", ADMIN, (("inst", _b), ("amount", _i))),
     Operation("audit.anchor", "AuditAnchors", "anchor", ANCHORER, (("size", _i), ("root", _b))),
 )  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from biobank.kit.errors import NotFound
 from biobank.ledger.anchoring import recent_anchors
 from biobank.ledger.models import LedgerAnchor, LedgerChainEvent, LedgerOutbox, OutboxStatus
 from biobank.ledger.publisher import Backlog, backlog
+from biobank.ledger.revenue import Share, queued_withdrawals, shares
 from biobank.ledger.sync import recent_events
 
 CHART_HOURS = 24
@@ -89,6 +90,8 @@ class ConsortiumView:
     agreements: list[LedgerChainEvent]
     anchors: list[LedgerChainEvent]
     requests: list[LedgerChainEvent]
+    shares: list[Share] = field(default_factory=list)
+    pending_withdrawals: int = 0
 
 
 def consortium(session: Session, principal: Principal, chain_id: int | None) -> ConsortiumView:
@@ -97,7 +100,7 @@ def consortium(session: Session, principal: Principal, chain_id: int | None) -> 
     if chain_id is None:
         chain_id = session.scalar(select(LedgerChainEvent.chain_id).order_by(LedgerChainEvent.id.desc()).limit(1))
     if chain_id is None:
-        return ConsortiumView({}, [], [], [])
+        return ConsortiumView({}, [], [], [], [], queued_withdrawals(session))
     added = recent_events(session, chain_id, events=("InstitutionAdded",), limit=1000)
     names = {str(e.args.get("inst", "")): str(e.args.get("code", "")) for e in added}
     return ConsortiumView(
@@ -105,4 +108,6 @@ def consortium(session: Session, principal: Principal, chain_id: int | None) -> 
         agreements=recent_events(session, chain_id, events=("AgreementRecorded",), limit=100),
         anchors=recent_events(session, chain_id, events=("Anchored",), limit=100),
         requests=recent_events(session, chain_id, events=("Submitted",), limit=100),
+        shares=shares(session, chain_id),
+        pending_withdrawals=queued_withdrawals(session),
     )

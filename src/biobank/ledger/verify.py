@@ -37,6 +37,7 @@ EVENT_OF_KIND = {
     "request.revoke": "Revoked",
     "request.expire": "Expired",
     "revenue.fee": "FeeRecorded",
+    "revenue.withdraw": "Withdrawn",
     "resource.publish": "Published",
     "audit.anchor": "Anchored",
 }

@@ -63,3 +63,19 @@ def consortium_page(request: Request, session: DbSession, principal: PagePrincip
     chain_id = worker_state(request)["chain"].get("chain_id")
     shown = reading.consortium(session, principal, chain_id)
     return page(request, "ledger/consortium.html", principal, section="ledger", shown=shown)
+
+
+@router.post("/ledger/revenue/withdraw")
+def withdraw(request: Request, session: DbSession, principal: PagePrincipal, form: PostedForm) -> Response:
+    """Book out part of this institution's revenue share (queued for the chain)."""
+    checked(principal, form)
+    reading.require_ledger_admin(principal)
+    from biobank.kit.errors import Invalid
+    from biobank.ledger.revenue import request_withdrawal
+
+    text = str(form.get("amount", "")).strip()
+    if not text.isdigit():
+        raise Invalid.field("amount", "give a positive whole number of accounting units", value=text)
+    settings = request.app.state.settings
+    row = request_withdrawal(session, principal, settings, int(text), worker_state(request)["chain"].get("chain_id"))
+    return redirect("/ledger/consortium", flash=f"Withdrawal of {row.payload['amount']} units queued for the chain.")
