@@ -326,6 +326,18 @@ def test_data_access_grant_can_change_and_runs_out(world: World) -> None:
     assert not ag.data_access_valid(REQ, world.b.id)
 
 
+def test_closing_the_request_ends_data_access(world: World) -> None:
+    ag = world.agreements
+    reach(world, "agreed")
+    STEPS["grant"](world)
+    with as_(world.b.operator):
+        ag.grant_data_access(REQ, world.b.id, now() + DAY)
+    assert ag.data_access_valid(REQ, world.b.id)
+    with as_(world.a.researcher):
+        ag.close(REQ)
+    assert not ag.data_access_valid(REQ, world.b.id)
+
+
 @pytest.mark.parametrize("stage", ["submitted", "approved", "available", "unavailable"])
 def test_expire_by_anyone_after_deadline(world: World, stage: str) -> None:
     reach(world, stage)

@@ -493,6 +493,7 @@ def provider_state(request: bytes32, provider: bytes32) -> uint8:
 @external
 @view
 def data_access_valid(request: bytes32, provider: bytes32) -> bool:
-    """True while an agreed, unrevoked track's data access grant has not run out."""
+    """True while an agreed, unrevoked track's data access grant has not run out and the request is open
+    (closing a request ends its data access, as it does on the nodes)."""
     t: Track = self.tracks[request][provider]
-    return t.state == AGREED and block.timestamp < t.data_until
+    return t.state == AGREED and block.timestamp < t.data_until and self.requests[request].state == APPROVED
