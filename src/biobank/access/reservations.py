@@ -7,14 +7,14 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from biobank import audit
 from biobank.access import fulfilment_common as common
 from biobank.access.fulfilment_models import AccessAgreement, AccessReservation, ReservationStatus
 from biobank.access.fulfilment_schemas import ReservationCreate, ReservationRead, ReservationRelease
-from biobank.access.models import AccessRequest, RequestStatus
+from biobank.access.models import AccessRequest, AccessRequestItem, ItemKind, RequestStatus
 from biobank.consent.eligibility import eligible_specimen_filter
 from biobank.identity.principal import Principal
 from biobank.institutions.models import Biobank
@@ -102,6 +102,16 @@ def reserve(
     if errors:
         raise Invalid(errors)
     rows = list({s.id: s for s in found.values()}.values())
+    asked = set(session.scalars(select(Specimen.id).where(
+        Specimen.id.in_([s.id for s in rows]), requested(session, request, biobank.id))))
+    errors = [
+        FieldError(["specimens", i], "not asked for by this request (collection, material or named specimen)",
+                   value=ref)
+        for i, ref in enumerate(refs)
+        if found[ref].id not in asked
+    ]
+    if errors:
+        raise Invalid(errors, name="NotRequested")
     approved = eligible_ids(session, request, [s.id for s in rows])
     errors = [
         FieldError(["specimens", i], "the donor's consent does not approve this request's purpose", value=ref)
@@ -274,14 +284,36 @@ def list_for(session: Session, principal: Principal, request: AccessRequest) -> 
     return out
 
 
+def requested(session: Session, request: AccessRequest, biobank_id: int) -> ColumnElement[bool]:
+    """Specimens the request's lines ask of this biobank: its named specimens, and specimens of its
+    requested collections (of the requested material, when a line names one)."""
+    items = session.scalars(
+        select(AccessRequestItem).where(
+            AccessRequestItem.request_id == request.id,
+            AccessRequestItem.biobank_id == biobank_id,
+            AccessRequestItem.kind.in_([ItemKind.COLLECTION, ItemKind.SPECIMEN]),
+        )
+    ).all()
+    clauses: list[ColumnElement[bool]] = []
+    for item in items:
+        if item.kind == ItemKind.SPECIMEN and item.specimen_id is not None:
+            clauses.append(Specimen.id == item.specimen_id)
+        elif item.sample_type:
+            clauses.append(and_(Specimen.collection_id == item.collection_id, Specimen.sample_type == item.sample_type))
+        else:
+            clauses.append(Specimen.collection_id == item.collection_id)
+    return or_(*clauses) if clauses else false()
+
+
 def candidates(session: Session, request: AccessRequest, biobank_id: int, limit: int = 200) -> list[Specimen]:
-    """Stored, not checked-out, unreserved specimens of a biobank that the request's purpose may use."""
+    """Stored, not checked-out specimens of a biobank that the request asks for and its purpose may use."""
     stmt = (
         select(Specimen)
         .where(
             Specimen.biobank_id == biobank_id,
             Specimen.status == Status.STORED,
             Specimen.checked_out_at.is_(None),
+            requested(session, request, biobank_id),
             eligible_specimen_filter(session, common.purpose_of(request)),
         )
         .order_by(Specimen.id)

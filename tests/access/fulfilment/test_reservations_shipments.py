@@ -50,6 +50,29 @@ def test_ineligible_unknown_and_foreign_specimens_are_refused_whole(case: Case) 
     assert case.world.other.post(f"{case.url}/reservations", json={"specimens": ["x"]}).status_code == 404
 
 
+def test_specimens_the_request_did_not_ask_for_are_neither_offered_nor_reserved(case: Case, db: Session) -> None:
+    from biobank.access import reservations
+    from biobank.access.models import AccessRequest
+    from biobank.institutions import service as institutions
+    from tests.factories import make_box, make_collection, make_specimen
+
+    agreed(case)
+    biobank = institutions.get_biobank(db, case.world.biobank_a)
+    other_collection = make_collection(db, biobank, name="Another cohort")
+    donor = case.donors["broad"]
+    box = make_box(db, biobank)
+    stray = make_specimen(db, other_collection, donor=donor.public_id, diagnosis="C34.1", status="stored",
+                          placement={"box": box.public_id, "position": "A1"})
+    db.commit()
+    refused = reserve(case, [case.specimens["broad"][0], stray.public_id])
+    assert refused.status_code == 422 and refused.json()["error"] == "NotRequested"
+    assert refused.json()["detail"][0]["loc"] == ["specimens", 1]
+    request = db.query(AccessRequest).filter_by(public_id=case.public_id).one()
+    offered = {s.public_id for s in reservations.candidates(db, request, biobank.id)}
+    db.rollback()
+    assert stray.public_id not in offered and set(case.specimens["broad"]) <= offered
+
+
 def test_a_specimen_reserved_for_one_request_cannot_be_reserved_for_another(case: Case, db: Session) -> None:
     agreed(case)
     assert reserve(case, case.specimens["broad"][:1]).status_code == 201
