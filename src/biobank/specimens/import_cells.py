@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -260,6 +260,10 @@ class CellPass:
         if column not in self.index:  # not in the file: every row gets the empty cell's value
             return [check("")[0]] * self.n
         values = self.raw[column]
+        if not any(values):  # an empty column: one check
+            empty, problems = check("")
+            if not problems:
+                return [empty] * self.n
         if column == "barcode" and _ALL_BARCODES.fullmatch("\n".join(values)):
             return values  # every barcode is valid as written (one scan instead of a check per row)
         typed: dict[str, Any] = {}
@@ -353,13 +357,17 @@ class CellPass:
         limit = utcnow() + rules.CLOCK_SKEW
         # Rows that state the same four times (aliquots repeat their parent's) are checked once.
         keys = list(zip(*(raw[name] for name in TIME_COLUMNS), strict=True))
-        one_row_of = {key: i for i, key in enumerate(keys)}
-        columns = [v[name] for name in TIME_COLUMNS]
+        one_row_of = dict(zip(keys, range(self.n), strict=True))
+        collected, received, processed, frozen = (v[name] for name in TIME_COLUMNS)
         wrong: dict[tuple[str, ...], list[tuple[str, str]]] = {}
         for key, i in one_row_of.items():
-            times = tuple(column[i] for column in columns)
-            if not _in_order(times, limit):
-                wrong[key] = _messages(rules.check_times(dict(zip(TIME_COLUMNS, times, strict=True))))
+            times = (collected[i], received[i], processed[i], frozen[i])
+            if None in times:
+                if _in_order(times, limit):
+                    continue
+            elif times[0] <= times[1] <= times[2] <= times[3] <= limit:
+                continue
+            wrong[key] = _messages(rules.check_times(dict(zip(TIME_COLUMNS, times, strict=True))))
         if wrong:
             for i, key in enumerate(keys):
                 for name, message in wrong.get(key, ()):
@@ -400,32 +408,39 @@ class CellPass:
         names = ("sample_type", "container", "collected_at", "processed_at", "frozen_at")
         # Keyed by the texts of the row (aliquots repeat their parent's): each distinct one derived once.
         keys = list(zip(raw["sprec_code"], *(raw[name] for name in names), strict=True))
-        one_row_of = {key: i for i, key in enumerate(keys) if not key[0]}
+        one_row_of = {key: i for key, i in dict(zip(keys, range(self.n), strict=True)).items() if not key[0]}
         if not one_row_of:
             return
         sample_types, containers, collected_at, processed_at, frozen_at = (v[name] for name in names)
-        by_delays: dict[tuple[Any, ...], str | None] = {}
+        # rules.derive_sprec depends on the times only through the delays' SPREC bands (see
+        # sprec.fluid_delay_bands): each distinct (type, tube, bands) is derived once, from its first row.
+        by_bands: dict[tuple[Any, ...], str | None] = {}
         derived: dict[tuple[str, ...], str | None] = {}
+        zero = timedelta(0)
         for key, i in one_row_of.items():
             sample_type, collected = sample_types[i], collected_at[i]
             if codes[i] is not None or sample_type is None or collected is None:
                 continue
             container, processed, frozen = containers[i], processed_at[i], frozen_at[i]
-            delays = (
+            bands = (
                 sample_type,
                 container,
-                processed - collected if processed is not None else None,
-                frozen - collected if frozen is not None else None,
+                *sprec.fluid_delay_bands(
+                    (processed - collected).total_seconds() / 3600.0 if processed is not None else None,
+                    (frozen - processed).total_seconds() / 3600.0
+                    if frozen is not None and processed is not None else None,
+                ),
+                frozen is not None and frozen - collected < zero,
             )
-            if delays not in by_delays:
-                by_delays[delays] = rules.derive_sprec(
+            if bands not in by_bands:
+                by_bands[bands] = rules.derive_sprec(
                     sample_type=sample_type,
                     container=container,
                     collected_at=collected,
                     processed_at=processed,
                     frozen_at=frozen,
                 )
-            derived[key] = by_delays[delays]
+            derived[key] = by_bands[bands]
         if derived:
             v["sprec_code"] = [
                 derived.get(key, code) if not key[0] else code for key, code in zip(keys, codes, strict=True)

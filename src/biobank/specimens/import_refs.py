@@ -75,18 +75,20 @@ class Batch(CellPass):
         v["status"] = [
             s or (_STORED if b is not None else _RECEIVED) for s, b in zip(v["status"], v["box_id"], strict=True)
         ]
-        for i, (status, lineage, creating) in enumerate(zip(v["status"], v["lineage"], self.creating, strict=True)):
-            if not creating:
-                continue
-            if status not in NEW_STATUSES:
-                self.error(i, "status", status, "a new specimen is collected, received, processed or stored")
-            if lineage == _POOL:
-                self.error(i, "lineage", lineage, "pools are made in the app (POST /api/v1/specimens/pools)")
+        if not set(v["status"]) <= NEW_STATUSES or _POOL in v["lineage"]:  # else no row can be wrong here
+            rows = zip(v["status"], v["lineage"], self.creating, strict=True)
+            for i, (status, lineage, creating) in enumerate(rows):
+                if not creating:
+                    continue
+                if status not in NEW_STATUSES:
+                    self.error(i, "status", status, "a new specimen is collected, received, processed or stored")
+                if lineage == _POOL:
+                    self.error(i, "lineage", lineage, "pools are made in the app (POST /api/v1/specimens/pools)")
         self._parents(session, plan)
-        temperatures = v["storage_temperature"]
-        for i, box_temperature in enumerate(v["_box_temperature"]):
-            if box_temperature and temperatures[i] is None:
-                temperatures[i] = box_temperature
+        v["storage_temperature"] = [
+            box_temperature if box_temperature and temperature is None else temperature
+            for temperature, box_temperature in zip(v["storage_temperature"], v["_box_temperature"], strict=True)
+        ]
         plan.unchanged = self._compare()
         return plan
 

@@ -7,7 +7,6 @@ aliquots are drawn down, box occupancy is counted, and the import is audited.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,13 +85,12 @@ def write_plan(session: Session, principal: Any, plan: WritePlan, sha256: str, p
     cols["parent_id"] = [
         ids[p] if p is not None else old for p, old in zip(plan.parent_index, cols["parent_id"], strict=True)
     ]
-    times = {"collected_at", "received_at", "processed_at", "frozen_at"}
-    for name in times:
+    for name in ("collected_at", "received_at", "processed_at", "frozen_at") if fmt.text else ():
         # Each distinct time formatted once: validation made one object per distinct text (aliquots
         # share their parent's), so objects are told apart by id(), cheaper than hashing aware datetimes.
-        objects = {id(value): value for value in cols[name]}
-        stored = {key: fmt(value) for key, value in objects.items()}
-        cols[name] = [stored[id(value)] for value in cols[name]]
+        keys = list(map(id, cols[name]))
+        stored = {key: fmt(value) for key, value in dict(zip(keys, cols[name], strict=True)).items()}
+        cols[name] = list(map(stored.__getitem__, keys))
     values = [cols[c] for c in PLANNED_COLUMNS[1:]]
     specimens = zip(  # tuples made chunk by chunk as they are inserted
         ids, public_ids, cols["barcode"], repeat(plan.biobank_id, n), *values, repeat(stamp, n), repeat(stamp, n),
@@ -142,29 +140,42 @@ def write_plan(session: Session, principal: Any, plan: WritePlan, sha256: str, p
     )
 
 
-def _snapshots(plan: WritePlan, links: list[str | None]) -> Iterator[str]:
+def _snapshots(plan: WritePlan, links: list[str | None]) -> list[str]:
     """Each new specimen's "after" snapshot as add_event() writes it (sorted keys, no nulls).
 
     Formatted directly rather than through json.dumps (a tenth of the cost): the values are numbers
-    and codes from fixed vocabularies; the parent link alone is JSON-encoded.
+    and codes from fixed vocabularies, the parent link is JSON-encoded. Each key's text is made once
+    per distinct value, and a row's snapshot is the join of its pieces (map and join run in C).
     """
-    import json
+    from json.encoder import encode_basestring_ascii  # what json.dumps uses for a str
 
     c = plan.columns
-    biobank = plan.biobank_id
-    for box_id, col, collection_id, ft, link, quantity, unit, row, status in zip(
-        c["box_id"], c["col"], c["collection_id"], c["freeze_thaw_count"], links, c["quantity"], c["quantity_unit"],
-        c["row"], c["status"], strict=True,
-    ):
-        yield (
-            f'{{"biobank_id": {biobank}, '
-            + (f'"box_id": {box_id}, "col": {col}, ' if box_id is not None else "")
-            + f'"collection_id": {collection_id}, "freeze_thaw_count": {ft}, '
-            + (f'"parent": {json.dumps(link)}, ' if link else "")
-            + (f'"quantity": {quantity!r}, "quantity_unit": "{unit}", ' if quantity is not None else "")
-            + (f'"row": {row}, ' if box_id is not None else "")
-            + f'"status": "{status}"}}'
-        )
+    # A box puts box_id, col and row together or none of them (Batch._places).
+    head = {b: f'{{"biobank_id": {plan.biobank_id}, ' + (f'"box_id": {b}, ' if b is not None else "")
+            for b in set(c["box_id"])}
+    cols = {k: f'"col": {k}, ' if k is not None else "" for k in set(c["col"])}
+    collections = {k: f'"collection_id": {k}, ' for k in set(c["collection_id"])}
+    thaws = {k: f'"freeze_thaw_count": {k}, ' for k in set(c["freeze_thaw_count"])}
+    parents = {k: f'"parent": {encode_basestring_ascii(k)}, ' if k else "" for k in set(links)}
+    amounts = {
+        (q, u): f'"quantity": {q!r}, "quantity_unit": "{u}", ' if q is not None else ""
+        for q, u in set(zip(c["quantity"], c["quantity_unit"], strict=True))
+    }
+    rows = {k: f'"row": {k}, ' if k is not None else "" for k in set(c["row"])}
+    statuses = {k: f'"status": "{k}"}}' for k in set(c["status"])}
+    quantity_pieces = list(map(amounts.__getitem__, zip(c["quantity"], c["quantity_unit"], strict=True)))
+    if c["quantity"].count(0.0):
+        # 0.0 and -0.0 are one key but print differently: those rows get their own piece.
+        quantity_pieces = [
+            f'"quantity": {q!r}, "quantity_unit": "{u}", ' if q == 0 else piece
+            for q, u, piece in zip(c["quantity"], c["quantity_unit"], quantity_pieces, strict=True)
+        ]
+    return list(map("".join, zip(
+        map(head.__getitem__, c["box_id"]), map(cols.__getitem__, c["col"]),
+        map(collections.__getitem__, c["collection_id"]), map(thaws.__getitem__, c["freeze_thaw_count"]),
+        map(parents.__getitem__, links), quantity_pieces, map(rows.__getitem__, c["row"]),
+        map(statuses.__getitem__, c["status"]), strict=True,
+    )))
 
 
 def _write_donors(session: Session, plan: WritePlan, institution: str, stamp: Any) -> dict[str, int]:

@@ -649,6 +649,19 @@ def _hours_between(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / 3600.0
 
 
+def fluid_delay_bands(pre_hours: float | None, post_hours: float | None) -> tuple[int | None, int | None]:
+    """The bands of a pre- and a post-centrifugation delay in hours (-1 when negative, None when unknown).
+
+    With no centrifugation, storage or holding temperature given, ``derive_fluid`` depends on the
+    times only through these two bands and on whether freezing came before collection, so a caller
+    deriving many codes derives one per distinct (type, container, bands, frozen before collection).
+    """
+    return (
+        None if pre_hours is None else -1 if pre_hours < 0 else _band(pre_hours, _PRE_BOUNDS_H),
+        None if post_hours is None else -1 if post_hours < 0 else _band(post_hours, _POST_BOUNDS_H),
+    )
+
+
 def _require_aware(moment: datetime | None, what: str, position: int, element: str) -> None:
     if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
         raise SprecInvalid(
