@@ -667,7 +667,7 @@ def first_collection_dates(session: Session, collection_id: int) -> dict[int, da
         )
         .group_by(Specimen.donor_id)
     )
-    return {donor_id: at for donor_id, at in session.execute(stmt)}
+    return {donor_id: at for donor_id, at in session.execute(stmt) if donor_id is not None}
 
 
 def visible_batch(
