@@ -47,7 +47,7 @@ def token_with_roles(session: Session, token_hash: str) -> tuple[ApiToken, User,
         .outerjoin(Membership, Membership.user_id == User.id)
         .where(ApiToken.token_hash == token_hash)
     )
-    return _with_roles(session.execute(stmt).tuples().all())
+    return _with_roles(session.execute(stmt).all())
 
 
 def session_with_roles(session: Session, token_hash: str) -> tuple[UserSession, User, dict[int, Role]] | None:
@@ -58,7 +58,7 @@ def session_with_roles(session: Session, token_hash: str) -> tuple[UserSession, 
         .outerjoin(Membership, Membership.user_id == User.id)
         .where(UserSession.token_hash == token_hash)
     )
-    return _with_roles(session.execute(stmt).tuples().all())
+    return _with_roles(session.execute(stmt).all())
 
 
 _Credential = TypeVar("_Credential", ApiToken, UserSession)
