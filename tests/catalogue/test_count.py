@@ -132,3 +132,137 @@ def test_the_joined_verdicts_agree_with_the_eligibility_filter(db: Session, coho
                 .where(eligible_specimen_filter(db, wanted, decision=decision))
             )
             assert joined.get(code, 0) == filtered, (stated, decision)
+
+
+def _state_counts(db: Session, stated: dict) -> dict[int, int]:  # type: ignore[type-arg]
+    """Specimens per verdict code as the count decides them: per donor state, decided once per state."""
+    from sqlalchemy import select
+
+    from biobank.consent.eligibility import current_states, state_verdicts
+    from biobank.consent.schemas import PurposeIn
+    from biobank.specimens.models import Specimen
+
+    wanted = PurposeIn.model_validate(stated).purpose()
+    states = dict(current_states(db))
+    decided = state_verdicts(db, wanted, set(states.values()))
+    out: dict[int, int] = {}
+    for donor_id, collection_id in db.execute(select(Specimen.donor_id, Specimen.collection_id)):
+        code = decided.verdict(states.get(donor_id), collection_id)
+        out[code] = out.get(code, 0) + 1
+    return out
+
+
+def test_the_state_verdicts_agree_with_the_eligibility_filter(db: Session, world, cohort: Cohort) -> None:
+    """Deciding per consent state (what the count does) gives THE filter's decision for every specimen,
+    also after a withdrawal and a new consent, and when a collection accepts only some form versions."""
+    from sqlalchemy import func, select
+
+    from biobank.consent import repository as consent_repo
+    from biobank.consent.eligibility import eligible_specimen_filter
+    from biobank.consent.matcher import Verdict
+    from biobank.consent.schemas import PurposeIn
+    from biobank.institutions import service as institutions
+    from biobank.specimens.models import Specimen
+
+    def check() -> None:
+        for stated in (purpose(), purpose(category="HMB", diseases=[]), purpose(ethics_approval=None)):
+            wanted = PurposeIn.model_validate(stated).purpose()
+            by_state = _state_counts(db, stated)
+            for code, decision in ((1, Verdict.APPROVE), (2, Verdict.NEEDS_REVIEW)):
+                filtered = db.scalar(
+                    select(func.count())
+                    .select_from(Specimen)
+                    .where(eligible_specimen_filter(db, wanted, decision=decision))
+                )
+                assert by_state.get(code, 0) == filtered, (stated, decision)
+
+    check()
+    db.commit()  # end the read transaction before the API writes
+    donor = cohort.donors["women"][0]
+    assert (
+        world.owner.post(f"/api/v1/consent/donors/{donor}/withdrawal", json={"kind": "no_further_use"}).status_code
+        == 201
+    )
+    check()
+    collection = institutions.get_collection(db, cohort.collections["C"])
+    other = _other_version(db, collection.biobank_id)
+    consent_repo.set_accepted_versions(db, collection.id, [other.id])  # refuses the donors' version
+    db.flush()
+    check()
+
+
+def test_a_new_consent_counts_at_the_very_next_query(db: Session, world, cohort: Cohort) -> None:
+    from biobank.donors import service as donors
+    from tests.catalogue.helpers import BROAD, give_consent
+
+    configure_catalogue(CatalogueSettings(count_floor=1, count_step=1))
+    before = _count(world.outsider, {"diagnoses": ["C34"]})
+    version = _current_version(db, cohort)
+    donor = donors.by_public_ids(db, [cohort.donors["unconsented"][0]])[cohort.donors["unconsented"][0]]
+    give_consent(db, donor, version, BROAD)
+    db.commit()
+    after = _count(world.outsider, {"diagnoses": ["C34"]})
+    assert after["specimens"]["value"] == before["specimens"]["value"] + 1
+    assert after["donors"]["value"] == before["donors"]["value"] + 1
+
+
+def _current_version(db: Session, cohort: Cohort):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from biobank.consent.models import ConsentFormVersion, DonorConsent
+    from biobank.donors.models import Donor
+
+    version_id = db.scalar(
+        select(DonorConsent.form_version_id)
+        .join(Donor, Donor.id == DonorConsent.donor_id)
+        .where(Donor.public_id == cohort.donors["women"][0])
+    )
+    return db.get(ConsentFormVersion, version_id)
+
+
+def test_a_donor_in_two_collections_counts_once_in_the_total(db: Session, world, cohort: Cohort) -> None:
+    from biobank.catalogue import facts
+    from biobank.institutions import service as institutions
+    from tests.factories import make_specimen
+
+    configure_catalogue(CatalogueSettings(count_floor=1, count_step=1))
+    general = {"category": "GRU", "diseases": []}
+    before = _count(world.outsider, {"sexes": ["Female"]}, **general)
+    c = institutions.get_collection(db, cohort.collections["C"])
+    make_specimen(db, c, donor=cohort.donors["women"][0], sample_type="Serum", container="SST")
+    facts.refresh_facts(db, None)
+    db.commit()
+    after = _count(world.outsider, {"sexes": ["Female"]}, **general)
+    assert after["specimens"]["value"] == before["specimens"]["value"] + 1
+    assert after["donors"]["value"] == before["donors"]["value"]  # the same donor, counted once
+    per = {c["collection"]: c["donors"]["value"] for c in after["by_collection"]}
+    was = {c["collection"]: c["donors"]["value"] for c in before["by_collection"]}
+    assert per[cohort.collections["C"]] == was[cohort.collections["C"]] + 1
+    assert sum(per.values()) == after["donors"]["value"] + 1
+    # withdrawn now: gone from both collections and from the total at the next count
+    donor = cohort.donors["women"][0]
+    assert (
+        world.owner.post(f"/api/v1/consent/donors/{donor}/withdrawal", json={"kind": "no_further_use"}).status_code
+        == 201
+    )
+    withdrawn = _count(world.outsider, {"sexes": ["Female"]}, **general)
+    assert withdrawn["donors"]["value"] == after["donors"]["value"] - 1
+    assert withdrawn["specimens"]["value"] == after["specimens"]["value"] - 2
+
+
+def _other_version(db: Session, biobank_id: int):  # type: ignore[no-untyped-def]
+    """A second published consent form version of the biobank (no donor signed it)."""
+    from datetime import UTC, datetime, timedelta
+
+    from biobank.consent import forms
+    from biobank.consent.schemas import FormCreate, VersionCreate
+    from biobank.institutions import service as institutions
+    from tests.catalogue.helpers import OPTIONS
+    from tests.factories import system
+
+    code = institutions.biobanks_by_ids(db, [biobank_id])[biobank_id].code
+    form = forms.create_form(db, system(), FormCreate(biobank=code, code="OTHER", title_en="Other consent"))
+    data = VersionCreate.model_validate(
+        {"text_en": "Other.", "options": OPTIONS, "published_at": datetime.now(UTC) - timedelta(days=10)}
+    )
+    return forms.add_version(db, system(), form, data)

@@ -8,12 +8,24 @@ Nothing here re-implements a consent rule; if the consent API changes, only this
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from biobank.consent.eligibility import CurrentVerdicts, current_verdicts, eligible_specimen_filter
+from biobank.consent.eligibility import (
+    ConsentState,
+    CurrentVerdicts,
+    StateVerdicts,
+    current_states,
+    current_verdicts,
+    eligible_specimen_filter,
+    state_verdicts,
+)
+from biobank.consent.listeners import register_consent_listener
+
+__all__ = ["ConsentState", "StateVerdicts", "decide_states", "describe", "eligible", "listen", "states", "verdicts"]
 from biobank.consent.matcher import Purpose, Verdict
 
 APPROVE = Verdict.APPROVE
@@ -39,6 +51,21 @@ def verdicts(session: Session, purpose: Purpose) -> CurrentVerdicts:
     decided by the same rules as `eligible()`, at query time (a withdrawal counts at once).
     """
     return current_verdicts(session, purpose)
+
+
+def states(session: Session, donor_ids: list[int] | None) -> list[tuple[int, ConsentState]]:
+    """(donor id, state of their current consent) for these donors (every donor with a consent when None)."""
+    return current_states(session, donor_ids)
+
+
+def decide_states(session: Session, purpose: Purpose, wanted: Iterable[ConsentState]) -> StateVerdicts:
+    """The purpose decided by consent's rules for each state (1 approve, 2 needs review, 0 otherwise)."""
+    return state_verdicts(session, purpose, wanted)
+
+
+def listen(listener: Callable[[Session, list[int]], None]) -> None:
+    """Be told by consent, in its transaction, of the donors whose current consent changed."""
+    register_consent_listener("catalogue", listener)
 
 
 def describe(purpose: Purpose) -> dict[str, Any]:

@@ -53,19 +53,66 @@ def scope(session: Session, principal: Principal, criteria: CountCriteria) -> li
 APPROVED, REVIEW = 1, 2
 
 
+def _filters(criteria: CountCriteria, collection_ids: list[int]) -> dict[str, Any]:
+    return {
+        "collection_ids": collection_ids,
+        "diagnoses": criteria.diagnoses,
+        "materials": [m.value for m in criteria.materials],
+        "temperatures": [t.value for t in criteria.storage_temperatures],
+        "sexes": [s.value for s in criteria.sexes],
+        "age_min": criteria.age_min,
+        "age_max": criteria.age_max,
+    }
+
+
 def _run(
     session: Session, criteria: CountCriteria, collection_ids: list[int], verdicts: Any
 ) -> list[tuple[int | None, int, int, int]]:
-    groups = repo.count_groups(
-        collection_ids=collection_ids,
-        diagnoses=criteria.diagnoses,
-        materials=[m.value for m in criteria.materials],
-        temperatures=[t.value for t in criteria.storage_temperatures],
-        sexes=[s.value for s in criteria.sexes],
-        age_min=criteria.age_min,
-        age_max=criteria.age_max,
-    )
+    """Raw counts without consent: (collection or None for the total, 1, specimens, donors)."""
+    groups = repo.count_groups(**_filters(criteria, collection_ids))
     return repo.count_by_verdict(session, groups, verdicts)
+
+
+def _decided(
+    session: Session, purpose: Purpose, criteria: CountCriteria, collection_ids: list[int]
+) -> list[tuple[int | None, int, int, int]]:
+    """(collection or None for the total, verdict, specimens, donors): approved per collection, both in total.
+
+    The count index is counted per (collection, consent state) in one pass; consent decides each state
+    once (`consent_adapter.decide_states`, THE rules, validity against the clock now); donors present in
+    several collections are deduplicated in the totals from their own short list.
+    """
+    groups, shared = repo.count_by_state(session, **_filters(criteria, collection_ids))
+    ids = sorted({row[1] for row in groups if row[1] is not None})
+    rows = repo.consent_states(session, ids)
+    states = {
+        i: consent_adapter.ConsentState(r.status, r.profile_key, r.form_version_id, r.valid_from, r.valid_until)
+        for i, r in rows.items()
+    }
+    decided = consent_adapter.decide_states(session, purpose, states.values())
+    per_collection: dict[int, list[int]] = {}
+    totals = {APPROVED: [0, 0], REVIEW: [0, 0]}
+    for cid, state, is_shared, n, d in groups:
+        verdict = decided.verdict(states.get(state) if state is not None else None, cid)
+        if verdict not in totals:
+            continue
+        totals[verdict][0] += n
+        if not is_shared:  # these donors have rows in this collection only: counted once here
+            totals[verdict][1] += d
+        if verdict == APPROVED:
+            counted = per_collection.setdefault(cid, [0, 0])
+            counted[0] += n
+            counted[1] += d
+    seen: dict[int, set[int]] = {APPROVED: set(), REVIEW: set()}
+    for donor, cid, state in shared:
+        verdict = decided.verdict(states.get(state) if state is not None else None, cid)
+        if verdict in seen:
+            seen[verdict].add(donor)
+    for verdict, donors in seen.items():
+        totals[verdict][1] += len(donors)
+    out: list[tuple[int | None, int, int, int]] = [(cid, APPROVED, n, d) for cid, (n, d) in per_collection.items() if n]
+    out += [(None, verdict, n, d) for verdict, (n, d) in totals.items() if n]
+    return out
 
 
 def count(session: Session, principal: Principal, request: CountRequest) -> CountResult:
@@ -79,8 +126,7 @@ def count(session: Session, principal: Principal, request: CountRequest) -> Coun
     names = {c.id: c for c in collections}
     ids = sorted(names)
 
-    verdicts = consent_adapter.verdicts(session, purpose) if ids else None
-    rows = _run(session, criteria, ids, verdicts) if ids else []
+    rows = _decided(session, purpose, criteria, ids) if ids else []
     per_collection = [(cid, n, d) for cid, v, n, d in rows if v == APPROVED and cid is not None]
     total_specimens, total_donors = next(((n, d) for cid, v, n, d in rows if v == APPROVED and cid is None), (0, 0))
     needs_review = next((n for cid, v, n, _ in rows if v == REVIEW and cid is None), 0)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from biobank.catalogue import consent_states
 from biobank.catalogue import repository as repo
 from biobank.catalogue.codes import UNKNOWN_AGE, age_range_case
 from biobank.catalogue.schemas import DataAvailable, RefreshReport
@@ -39,7 +40,9 @@ def refresh_many(session: Session, collection_ids: Iterable[int] | None) -> Refr
     if ids == []:
         return RefreshReport(collections=0, cells=0, seconds=0.0)
     now = utcnow()
-    repo.rebuild_index(session, ids, specimens.count_index_select(ids, donors.demographics()))
+    rows = specimens.count_index_select(ids, donors.demographics())
+    consent_states.sync_donors(session, None if ids is None else repo.index_donors(session, rows))
+    repo.rebuild_index(session, ids, rows)
     cells = repo.facts_from_index(session, ids, age_range_case)
     rows = [
         {

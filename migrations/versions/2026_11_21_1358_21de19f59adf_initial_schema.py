@@ -1,18 +1,18 @@
 """initial schema
 
-Revision ID: a60aa277a053
+Revision ID: 21de19f59adf
 Revises:
-Create Date: 2026-11-21 13:47:45.029522
+Create Date: 2026-11-21 13:58:06.540633
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 import biobank.kit.db
 
-
-revision: str = "a60aa277a053"
+revision: str = "21de19f59adf"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -127,6 +127,18 @@ def upgrade() -> None:
         sa.Column("root", sa.LargeBinary(length=32), nullable=False),
         sa.Column("updated_at", biobank.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("origin", name=op.f("pk_audit_witness_state")),
+    )
+    op.create_table(
+        "catalogue_consent_states",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("profile_key", sa.String(length=64), nullable=False),
+        sa.Column("form_version_id", sa.Integer(), nullable=False),
+        sa.Column("valid_from", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("valid_until", biobank.kit.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_consent_states")),
+        sa.UniqueConstraint("key", name=op.f("uq_catalogue_consent_states_key")),
     )
     op.create_table(
         "consent_profiles",
@@ -339,6 +351,17 @@ def upgrade() -> None:
     with op.batch_alter_table("biobanks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_biobanks_institution_id"), ["institution_id"], unique=False)
 
+    op.create_table(
+        "catalogue_donor_consent_states",
+        sa.Column("donor_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("consent_state", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["consent_state"],
+            ["catalogue_consent_states.id"],
+            name=op.f("fk_catalogue_donor_consent_states_consent_state_catalogue_consent_states"),
+        ),
+        sa.PrimaryKeyConstraint("donor_id", name=op.f("pk_catalogue_donor_consent_states")),
+    )
     op.create_table(
         "user_sessions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -895,6 +918,8 @@ def upgrade() -> None:
         sa.Column("sex", sa.String(length=20), nullable=False),
         sa.Column("age", sa.Integer(), nullable=True),
         sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("consent_state", sa.Integer(), nullable=True),
+        sa.Column("shared", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["collection_id"],
             ["collections.id"],
@@ -906,18 +931,84 @@ def upgrade() -> None:
     with op.batch_alter_table("catalogue_count_index", schema=None) as batch_op:
         batch_op.create_index(
             "ix_catalogue_count_index_collection",
-            ["collection_id", "donor_id", "sample_type", "diagnosis", "sex", "age", "storage_temperature", "n"],
+            [
+                "collection_id",
+                "consent_state",
+                "shared",
+                "donor_id",
+                "sample_type",
+                "diagnosis",
+                "sex",
+                "age",
+                "storage_temperature",
+                "n",
+            ],
             unique=False,
         )
         batch_op.create_index(
             "ix_catalogue_count_index_diagnosis",
-            ["diagnosis", "sample_type", "sex", "age", "storage_temperature", "collection_id", "donor_id", "n"],
+            [
+                "diagnosis",
+                "collection_id",
+                "consent_state",
+                "shared",
+                "donor_id",
+                "sample_type",
+                "sex",
+                "age",
+                "storage_temperature",
+                "n",
+            ],
+            unique=False,
+        )
+        batch_op.create_index("ix_catalogue_count_index_donor", ["donor_id"], unique=False)
+        batch_op.create_index(
+            "ix_catalogue_count_index_sample_type",
+            [
+                "sample_type",
+                "collection_id",
+                "consent_state",
+                "shared",
+                "donor_id",
+                "sex",
+                "age",
+                "storage_temperature",
+                "diagnosis",
+                "n",
+            ],
             unique=False,
         )
         batch_op.create_index(
-            "ix_catalogue_count_index_sample_type",
-            ["sample_type", "sex", "age", "storage_temperature", "diagnosis", "collection_id", "donor_id", "n"],
+            "ix_catalogue_count_index_sex",
+            [
+                "sex",
+                "collection_id",
+                "consent_state",
+                "shared",
+                "donor_id",
+                "sample_type",
+                "age",
+                "storage_temperature",
+                "diagnosis",
+                "n",
+            ],
             unique=False,
+        )
+        batch_op.create_index(
+            "ix_catalogue_count_index_shared",
+            [
+                "donor_id",
+                "collection_id",
+                "consent_state",
+                "sample_type",
+                "diagnosis",
+                "sex",
+                "age",
+                "storage_temperature",
+            ],
+            unique=False,
+            sqlite_where=sa.text("shared = 1"),
+            postgresql_where=sa.text("shared"),
         )
 
     op.create_table(
@@ -1865,7 +1956,12 @@ def downgrade() -> None:
     op.drop_table("catalogue_facts")
     op.drop_table("catalogue_entries")
     with op.batch_alter_table("catalogue_count_index", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_catalogue_count_index_shared", sqlite_where=sa.text("shared = 1"), postgresql_where=sa.text("shared")
+        )
+        batch_op.drop_index("ix_catalogue_count_index_sex")
         batch_op.drop_index("ix_catalogue_count_index_sample_type")
+        batch_op.drop_index("ix_catalogue_count_index_donor")
         batch_op.drop_index("ix_catalogue_count_index_diagnosis")
         batch_op.drop_index("ix_catalogue_count_index_collection")
 
@@ -1958,6 +2054,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_user_sessions_user_id"))
 
     op.drop_table("user_sessions")
+    op.drop_table("catalogue_donor_consent_states")
     with op.batch_alter_table("biobanks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_biobanks_institution_id"))
 
@@ -1990,6 +2087,7 @@ def downgrade() -> None:
     op.drop_table("institutions")
     op.drop_table("id_counters")
     op.drop_table("consent_profiles")
+    op.drop_table("catalogue_consent_states")
     op.drop_table("audit_witness_state")
     op.drop_table("audit_witness_peers")
     with op.batch_alter_table("audit_witness_events", schema=None) as batch_op:
