@@ -12,11 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from biobank.identity.models import User
-from biobank.institutions import service as institutions
 from tests.access.factories import PDF, make_researcher, make_reviewer
 from tests.conftest import Persona, World
-from tests.consent.factories import BROAD, LUNG_ONLY, NO_COMMERCIAL, give_consent, make_form
-from tests.factories import make_donor, make_specimen, make_token
+from tests.consent.factories import make_consent_cohort
+from tests.factories import make_token
 
 
 @dataclass
@@ -54,31 +53,8 @@ class Cohort:
 
 @pytest.fixture
 def cohort(db: Session, aw: AccessWorld) -> Cohort:
-    bb_a = institutions.get_biobank(db, aw.biobank_a)
-    bb_b = institutions.get_biobank(db, aw.biobank_b)
-    col_a = institutions.get_collection(db, aw.collection_a)
-    col_b = institutions.get_collection(db, aw.collection_b)
-    _, version = make_form(db, bb_a)
-    _, version_b = make_form(db, bb_b, code="B")
-    plan = [
-        ("broad", bb_a, col_a, version, BROAD, 2),
-        ("lung", bb_a, col_a, version, LUNG_ONLY, 3),
-        ("nocommercial", bb_a, col_a, version, NO_COMMERCIAL, 1),
-        ("none", bb_a, col_a, None, None, 1),
-        ("b_broad", bb_b, col_b, version_b, BROAD, 2),
-    ]
-    donors: dict[str, Any] = {}
-    specimens: dict[str, list[str]] = {}
-    for name, biobank, collection, form_version, choices, n in plan:
-        donor = make_donor(db, biobank)
-        if form_version is not None:
-            give_consent(db, donor, form_version, choices)
-        donors[name] = donor
-        specimens[name] = [
-            make_specimen(db, collection, donor=donor.public_id, diagnosis="C34.1").public_id for _ in range(n)
-        ]
-    db.commit()
-    return Cohort(donors=donors, specimens=specimens)
+    made = make_consent_cohort(db, aw.biobank_a, aw.biobank_b, aw.collection_a, aw.collection_b)
+    return Cohort(donors=made.donors, specimens=made.specimens)
 
 
 def upload_pdf(persona: Persona, public_id: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,3 +166,48 @@ def purpose_body(**overrides: Any) -> dict[str, Any]:
         "collaboration": False,
         "methods_development": False,
     } | overrides
+
+
+@dataclass
+class CohortData:
+    """Donors of biobank A: broad (2 specimens), lung-only (3), no-commercial (1), no consent (1);
+    a broad donor of biobank B (2 specimens). Every specimen is serum, C34.1."""
+
+    form: ConsentForm
+    version: ConsentFormVersion
+    version_b: ConsentFormVersion
+    donors: dict[str, Any]
+    specimens: dict[str, list[str]]
+
+
+def make_consent_cohort(session: Session, biobank_a: str, biobank_b: str, collection_a: str,
+                        collection_b: str) -> CohortData:
+    """The standard consent cohort over two biobanks and one collection in each (committed)."""
+    from biobank.institutions import service as institutions
+    from tests.factories import make_donor, make_specimen
+
+    bb_a = institutions.get_biobank(session, biobank_a)
+    bb_b = institutions.get_biobank(session, biobank_b)
+    col_a = institutions.get_collection(session, collection_a)
+    col_b = institutions.get_collection(session, collection_b)
+    form, version = make_form(session, bb_a)
+    _, version_b = make_form(session, bb_b, code="B")
+    plan = [
+        ("broad", bb_a, col_a, version, BROAD, 2),
+        ("lung", bb_a, col_a, version, LUNG_ONLY, 3),
+        ("nocommercial", bb_a, col_a, version, NO_COMMERCIAL, 1),
+        ("none", bb_a, col_a, None, None, 1),
+        ("b_broad", bb_b, col_b, version_b, BROAD, 2),
+    ]
+    donors: dict[str, Any] = {}
+    specimens: dict[str, list[str]] = {}
+    for name, biobank, collection, form_version, choices, n in plan:
+        donor = make_donor(session, biobank)
+        if form_version is not None:
+            give_consent(session, donor, form_version, choices)
+        donors[name] = donor
+        specimens[name] = [
+            make_specimen(session, collection, donor=donor.public_id, diagnosis="C34.1").public_id for _ in range(n)
+        ]
+    session.commit()
+    return CohortData(form, version, version_b, donors, specimens)
