@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from biobank.access.fulfilment_models import AgreementStatus, ReservationStatus,
 from biobank.access.fulfilment_schemas import AgreementRead, FulfilmentRead, ReviewFlagRead
 from biobank.access.models import AccessRequest, RequestStatus
 from biobank.identity.principal import Principal
+from biobank.web.forms import node_timezone
 
 
 def agreement_reads(session: Session, rows: list[Any]) -> list[AgreementRead]:
@@ -161,4 +163,6 @@ def context(session: Session, principal: Principal, access_request: AccessReques
             or (status is RequestStatus.FULFILLED and not results.owes_results(request))
         ),
         "owes_results": results.owes_results(request),
+        # forms start at the current minute in the node's time zone (datetime-local inputs)
+        "now_local": datetime.now(node_timezone()).strftime("%Y-%m-%dT%H:%M"),
     }
