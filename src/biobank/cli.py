@@ -106,21 +106,26 @@ def _read_password(prompt_text: str) -> str:
 @users_app.command("create")
 def users_create(
     name: Annotated[str, typer.Argument(help="username")],
-    role: Annotated[str, typer.Option(help="admin, auditor, or a biobank role: manager, technician, viewer")],
+    role: Annotated[
+        str, typer.Option(help="admin, auditor, researcher, or a biobank role: manager, technician, viewer")
+    ],
     biobank: Annotated[str | None, typer.Option(help="biobank code (for biobank roles)")] = None,
     display_name: Annotated[str, typer.Option(help="name shown in the UI")] = "",
+    ethics_reviewer: Annotated[
+        bool, typer.Option("--ethics-reviewer", help="member of the ethics committee (decides access requests)")
+    ] = False,
 ) -> None:
     """Create a user; the password is read from standard input."""
     from biobank.identity import service
-    from biobank.identity.models import Role
+    from biobank.identity.models import Role, UserKind
     from biobank.identity.principal import system_principal
     from biobank.institutions import service as institutions
     from biobank.kit.db import unit_of_work
     from biobank.kit.errors import BiobankError
 
-    node_roles = {"admin", "auditor"}
+    node_roles = {"admin", "auditor", "researcher"}
     if role not in node_roles and role not in {r.value for r in Role}:
-        fail(f"unknown role {role!r}: use admin, auditor, manager, technician or viewer", 2)
+        fail(f"unknown role {role!r}: use admin, auditor, researcher, manager, technician or viewer", 2)
     if role in {r.value for r in Role} and not biobank:
         fail(f"--biobank is required for the {role} role", 2)
     password = _read_password("Password")
@@ -133,8 +138,10 @@ def users_create(
                 name,
                 password,
                 display_name=display_name,
+                kind=UserKind.RESEARCHER if role == "researcher" else UserKind.STAFF,
                 is_admin=role == "admin",
                 is_auditor=role == "auditor",
+                is_ethics_reviewer=ethics_reviewer,
             )
             if biobank:
                 bb = institutions.get_biobank(session, biobank)

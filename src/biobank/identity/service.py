@@ -83,6 +83,7 @@ def create_user(
     kind: UserKind = UserKind.STAFF,
     is_admin: bool = False,
     is_auditor: bool = False,
+    is_ethics_reviewer: bool = False,
 ) -> User:
     """Create a user (node admins only)."""
     if not actor.is_admin:
@@ -99,6 +100,7 @@ def create_user(
         kind=kind,
         is_admin=is_admin,
         is_auditor=is_auditor,
+        is_ethics_reviewer=is_ethics_reviewer,
     )
     session.add(user)
     session.flush()
@@ -108,7 +110,7 @@ def create_user(
         "user.create",
         "user",
         [user.public_id],
-        details={"admin": is_admin, "auditor": is_auditor, "kind": str(kind)},
+        details={"admin": is_admin, "auditor": is_auditor, "ethics_reviewer": is_ethics_reviewer, "kind": str(kind)},
     )
     return user
 
