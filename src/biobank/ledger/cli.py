@@ -117,14 +117,19 @@ def admit(
     """As consortium admin: admit an institution with its admin account."""
     from eth_utils.address import is_address
 
+    from biobank.ledger.client import Reverted
     from biobank.ledger.service import admit_institution
 
     if not is_address(admin):
         _fail(f"admin: {admin!r} is not an account address")
+    if not code or len(code.encode()) > 32 or not code.isprintable() or " " in code:
+        _fail(f"code: {code!r} is not an institution code (at most 32 characters, no spaces)")
     ledger = _open()
     try:
         receipt = admit_institution(ledger, code, admin)
         typer.echo(f"{code} admitted in block {receipt.block_number}" if receipt else f"{code} is already a member")
+    except Reverted as exc:
+        _fail(f"the chain refused: {exc.reason}")
     finally:
         ledger.close()
 

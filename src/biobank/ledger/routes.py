@@ -11,7 +11,7 @@ from biobank.identity.deps import CurrentPrincipal
 from biobank.kit.deps import DbSession
 from biobank.ledger import reading
 from biobank.ledger.publisher import retry_failed
-from biobank.ledger.web import worker_state
+from biobank.ledger.web import RowId, worker_state
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
 
@@ -49,7 +49,7 @@ def outbox(
 
 
 @router.post("/outbox/{row_id}/retry")
-def retry(row_id: int, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
+def retry(row_id: RowId, session: DbSession, principal: CurrentPrincipal) -> dict[str, Any]:
     """Queue a rejected write again."""
     reading.require_ledger_admin(principal)
     row = retry_failed(session, row_id)

@@ -43,9 +43,19 @@ def test_accounts_differ_per_role(cli: Any) -> None:
     assert len(addresses) == 6 and len(set(addresses)) == 6 and all(a.startswith("0x") for a in addresses)
 
 
-def test_admit_refuses_a_malformed_address(cli: Any) -> None:
+def test_admit_refuses_a_malformed_address_or_code(cli: Any) -> None:
     result = cli("ledger", "admit", "CN-BJ-H02", "not-an-address")
     assert result.exit_code == 1 and "not an account address" in result.output
+    result = cli("ledger", "admit", "X" * 40, "0x" + "12" * 20)
+    assert result.exit_code == 1 and "not an institution code" in result.output
+
+
+def test_admit_then_admit_again(cli: Any) -> None:
+    address = "0x" + "12" * 20
+    first = cli("ledger", "admit", "CN-BJ-H02", address)
+    assert first.exit_code == 0 and "admitted in block" in first.output, first.output
+    again = cli("ledger", "admit", "CN-BJ-H02", address)
+    assert again.exit_code == 0 and "already a member" in again.output
 
 
 def test_anchor_verify_and_audit_verify(cli: Any, db: Session, settings: Settings, tmp_path: Any) -> None:

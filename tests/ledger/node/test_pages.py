@@ -42,6 +42,8 @@ def test_outbox_api_filters_and_retry(world, sessions, ledger) -> None:  # type:
     assert retried.status_code == 200 and retried.json()["status"] == OutboxStatus.PENDING
     assert world.admin.post(f"/api/v1/ledger/outbox/{row_id}/retry").status_code == 409
     assert world.admin.post("/api/v1/ledger/outbox/999999/retry").status_code == 404
+    assert world.admin.post(f"/api/v1/ledger/outbox/{2**70}/retry").status_code == 422
+    assert world.admin.post("/api/v1/ledger/outbox/abc/retry").status_code == 422
 
 
 def test_status_page_shows_backlog_anchors_and_chart(web, sessions, ledger) -> None:  # type: ignore[no-untyped-def]
