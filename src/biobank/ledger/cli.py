@@ -210,3 +210,59 @@ def verify(as_json: Annotated[bool, typer.Option("--json", help="print the repor
         for difference in report.differences:
             typer.secho(f"DIFFERS: {difference}", fg=typer.colors.RED, err=True)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _registry_call(function: str, *args: Any, signer: str = "consortium_admin") -> Any:
+    """Send one InstitutionRegistry call from one of this node's accounts; a refusal ends the command."""
+    from biobank.ledger.client import Reverted
+
+    ledger = _open()
+    try:
+        account = ledger.account(signer)
+        return ledger.handle("InstitutionRegistry").transact(account.account, function, *args)
+    except Reverted as exc:
+        _fail(f"the chain refused: {exc.reason}")
+    finally:
+        ledger.close()
+
+
+def _institution(code: str) -> bytes:
+    from biobank.ledger.refs import institution_ref
+
+    if not code or len(code.encode()) > 32 or " " in code:
+        _fail(f"code: {code!r} is not an institution code (at most 32 characters, no spaces)")
+    return bytes.fromhex(institution_ref(code)[2:])
+
+
+@app.command()
+def suspend(code: Annotated[str, typer.Argument(help="the institution's code")]) -> None:
+    """As consortium admin: suspend an institution (its accounts lose their roles until reinstated)."""
+    receipt = _registry_call("suspend", _institution(code))
+    typer.echo(f"{code} suspended in block {receipt.block_number}")
+
+
+@app.command()
+def reinstate(code: Annotated[str, typer.Argument(help="the institution's code")]) -> None:
+    """As consortium admin: reinstate a suspended institution."""
+    receipt = _registry_call("reinstate", _institution(code))
+    typer.echo(f"{code} reinstated in block {receipt.block_number}")
+
+
+@app.command("propose-admin")
+def propose_admin(
+    address: Annotated[str, typer.Argument(help="the next consortium admin's account (its node's `ledger accounts`)")],
+) -> None:
+    """As consortium admin: propose a successor; the handover completes when it accepts."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    if not is_address(address):
+        _fail(f"address: {address!r} is not an account address")
+    receipt = _registry_call("propose_admin", to_checksum_address(address))
+    typer.echo(f"proposed in block {receipt.block_number}; the successor runs `biobank ledger accept-admin`")
+
+
+@app.command("accept-admin")
+def accept_admin() -> None:
+    """Accept the consortium admin role proposed to this node's consortium-admin account."""
+    receipt = _registry_call("accept_admin")
+    typer.echo(f"this node is the consortium admin from block {receipt.block_number}")

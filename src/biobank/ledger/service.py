@@ -160,8 +160,8 @@ def grant_local_roles(ledger: Ledger) -> list[Receipt]:
         if role is Role.INSTITUTION_ADMIN:
             continue
         account = ledger.account(name)
-        if registry.call("has_role", account.address, int(role)):
-            continue
+        if int(registry.call("roles_of", account.address)) & int(role):
+            continue  # granted (even while the institution is suspended)
         receipts.append(registry.transact(admin.account, "grant_role", inst, account.address, int(role)))
     return receipts
 
@@ -177,7 +177,10 @@ def bootstrap_local(ledger: Ledger) -> None:
             f"institution {ledger.settings.institution_code} is not admitted yet: ask the consortium admin to run "
             f"`biobank ledger admit {ledger.settings.institution_code} {admin_address}`"
         )
-    grant_local_roles(ledger)
+    if ledger.handle(REGISTRY).call("is_active", bytes.fromhex(ledger.institution[2:])):
+        grant_local_roles(ledger)
+    else:
+        log.warning("institution suspended on chain", extra={"institution": ledger.settings.institution_code})
 
 
 def open_ledger(settings: Settings, sessions: sessionmaker[Session], *, client: ChainClient | None = None,

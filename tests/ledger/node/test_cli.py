@@ -81,3 +81,26 @@ def test_anchor_verify_and_audit_verify(cli: Any, db: Session, settings: Setting
 def test_join_without_a_registry_is_refused(cli: Any) -> None:
     result = cli("ledger", "join")
     assert result.exit_code == 1 and "BIOBANK_LEDGER_REGISTRY" in result.output
+
+
+def test_suspend_and_reinstate_an_institution(cli: Any, settings: Settings) -> None:
+    code = settings.institution_code
+    refused = cli("ledger", "reinstate", code)
+    assert refused.exit_code == 1 and "not suspended" in refused.output
+    assert cli("ledger", "suspend", code).exit_code == 0
+    again = cli("ledger", "suspend", code)
+    assert again.exit_code == 1 and "already suspended" in again.output
+    assert cli("ledger", "reinstate", code).exit_code == 0
+    unknown = cli("ledger", "suspend", "XX-NONE")
+    assert unknown.exit_code == 1 and "unknown institution" in unknown.output
+
+
+def test_admin_handover_needs_the_successor_to_accept(cli: Any) -> None:
+    assert cli("ledger", "propose-admin", "nonsense").exit_code == 1
+    nobody = cli("ledger", "accept-admin")
+    assert nobody.exit_code == 1 and "no pending admin" in nobody.output
+    successor = "0x" + "34" * 20
+    result = cli("ledger", "propose-admin", successor)
+    assert result.exit_code == 0 and "accept-admin" in result.output
+    not_them = cli("ledger", "accept-admin")  # this node's account is not the proposed one
+    assert not_them.exit_code == 1 and "not pending admin" in not_them.output
